@@ -1,0 +1,308 @@
+import { describe, it } from "node:test"
+import assert from "node:assert/strict"
+import fc from "fast-check"
+import { Result } from "effect"
+import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
+import { Ipv4Address } from "../../src/wire/Ipv4Address.ts"
+import {
+  TCP_HEADER_LEN,
+  TCP_MAX_WINDOW_SCALE,
+  TcpFlags,
+  TcpOptionKind,
+  TcpOptions,
+  TcpPacket,
+  TcpRepr,
+} from "../../src/wire/Tcp.ts"
+import { arbIp, arbTcpRepr } from "./_arbitraries.ts"
+import { hex, naiveChecksum, pseudoHeader, robustness, toHex, touchAll, zeroField } from "./_support.ts"
+
+const ALL = ChecksumCapabilities.all
+const OFF = ChecksumCapabilities.offload
+const SRC = Ipv4Address.parse("10.0.0.1")!
+const DST = Ipv4Address.parse("10.0.0.2")!
+
+const reason = <A>(r: Result.Result<A, { readonly reason: string }>): string =>
+  Result.isFailure(r) ? r.failure.reason : "success"
+
+/** A segment with the given option bytes (padded with EOL to 32 bits) and payload, checksum filled. */
+const segment = (options: string, payload = ""): TcpPacket => {
+  const opts = hex(options)
+  const optLen = (opts.length + 3) & ~3
+  const buf = new Uint8Array(20 + optLen + hex(payload).length)
+  const p = new TcpPacket(buf)
+  p.setSrcPort(1234)
+  p.setDstPort(80)
+  p.setSeqNumber(0xfffffff0)
+  p.setAckNumber(0x80000000)
+  p.setHeaderLen(20 + optLen)
+  p.setFlags(TcpFlags.SYN | TcpFlags.ACK)
+  p.setWindowLen(29200)
+  buf.set(opts, 20)
+  buf.set(hex(payload), 20 + optLen)
+  p.fillChecksum(SRC, DST)
+  return p
+}
+const parseOpts = (options: string) => TcpRepr.parse(segment(options), SRC, DST, ALL)
+const opts = (options: string): TcpOptions => Result.getOrThrow(parseOpts(options)).options
+
+const emit = (repr: TcpRepr, src = SRC, dst = DST, caps = ALL): Uint8Array => {
+  const buf = new Uint8Array(TcpRepr.bufferLen(repr))
+  TcpRepr.emit(repr, buf, src, dst, caps)
+  return buf
+}
+const base: TcpRepr = {
+  srcPort: 1234,
+  dstPort: 80,
+  seqNumber: 1,
+  ackNumber: 0,
+  flags: TcpFlags.SYN,
+  windowLen: 1024,
+  urgentPointer: 0,
+  options: TcpOptions.empty,
+  payload: new Uint8Array(0),
+}
+const emittedOptions = (o: TcpOptions): string => {
+  const b = emit({ ...base, options: o })
+  return toHex(b.subarray(20, new TcpPacket(b).headerLen()))
+}
+
+describe("TcpPacket", () => {
+  it("constants", () => {
+    assert.equal(TCP_HEADER_LEN, 20)
+    assert.deepEqual(
+      [TcpFlags.FIN, TcpFlags.SYN, TcpFlags.RST, TcpFlags.PSH, TcpFlags.ACK, TcpFlags.URG, TcpFlags.ECE, TcpFlags.CWR],
+      [1, 2, 4, 8, 16, 32, 64, 128],
+    )
+    assert.equal(TcpOptionKind.Timestamps, 8)
+  })
+
+  it("checks lengths and data offset", () => {
+    assert.equal(reason(TcpPacket.parse(new Uint8Array(19))), "Truncated")
+    const b = segment("").buffer
+    b[12] = 0x40
+    assert.equal(reason(TcpPacket.parse(b)), "Malformed")
+    b[12] = 0x60
+    assert.equal(reason(TcpPacket.parse(b)), "Truncated")
+    b[12] = 0x50
+    assert.equal(reason(TcpPacket.parse(b)), "success")
+  })
+
+  it("reads flags, 32-bit numbers unsigned, payload after the options", () => {
+    const p = segment("020405b4", "68656c6c6f")
+    assert.equal(p.seqNumber(), 0xfffffff0)
+    assert.equal(p.ackNumber(), 0x80000000)
+    assert.ok(p.syn() && p.ack() && !p.fin() && !p.rst() && !p.psh() && !p.urg() && !p.ece() && !p.cwr())
+    assert.equal(p.headerLen(), 24)
+    assert.equal(new TextDecoder().decode(p.payload()), "hello")
+    assert.equal(toHex(p.options()), "020405b4")
+    assert.ok(p.verifyChecksum(SRC, DST))
+    assert.equal(p.checksum(), naiveChecksum(pseudoHeader(SRC, DST, 6, 29), zeroField(p.buffer, 16)))
+    p.setUrgentPointer(5)
+    assert.equal(p.urgentPointer(), 5)
+    assert.ok(!p.verifyChecksum(SRC, DST))
+  })
+})
+
+describe("TcpOptions.parse", () => {
+  it("no options / only NOPs / EOL → no options", () => {
+    assert.deepEqual(opts(""), TcpOptions.empty)
+    assert.deepEqual(opts("01010101"), TcpOptions.empty)
+    assert.deepEqual(opts("00020405"), TcpOptions.empty) // bytes after EOL are padding
+  })
+
+  it("reads MSS, window scale, SACK-permitted, timestamps", () => {
+    assert.deepEqual(opts("020405b4 01030308 0402 080a 00000001 ffffffff"), {
+      mss: 1460,
+      windowScale: 8,
+      sackPermitted: true,
+      sackBlocks: [],
+      timestamps: { tsVal: 1, tsEcr: 0xffffffff },
+    })
+  })
+
+  it("caps the window scale shift at 14 (RFC 7323 §2.3)", () => {
+    assert.equal(opts("030300").windowScale, 0)
+    assert.equal(opts("03030e").windowScale, 14)
+    assert.equal(opts("03030f").windowScale, TCP_MAX_WINDOW_SCALE)
+    assert.equal(opts("0303ff").windowScale, 14)
+  })
+
+  it("reads 1 to 4 SACK blocks", () => {
+    for (let n = 1; n <= 4; n++) {
+      const blocks = Array.from({ length: n }, (_, k) => ({ left: 0xfffffff0 + k, right: 100 * (k + 1) }))
+      const body = blocks.map((b) => b.left.toString(16).padStart(8, "0") + b.right.toString(16).padStart(8, "0")).join(
+        "",
+      )
+      const len = (2 + 8 * n).toString(16).padStart(2, "0")
+      assert.deepEqual(opts("0101 05" + len + body).sackBlocks, blocks)
+    }
+  })
+
+  it("skips unknown options by their length", () => {
+    // MPTCP (30) with 4 bytes, then an experimental option (254) with 6, then MSS
+    assert.deepEqual(opts("1e04abcd fe06 01020304 020405dc"), { ...TcpOptions.empty, mss: 1500 })
+  })
+
+  it("rejects bad option lengths as Malformed", () => {
+    for (
+      const bad of [
+        "0200", // length 0
+        "0201", // length 1
+        "020a05b4", // runs past the header
+        "01010102", // kind 2 in the last byte, no length byte... (NOP NOP NOP then kind 2)
+        "020305", // MSS length 3
+        "03040700", // window scale length 4
+        "0403", // SACK-permitted length 3
+        "0808 000000000000", // timestamps length 8
+        "0502", // SACK with no block
+        "050b" + "00".repeat(9), // SACK length 11
+      ]
+    ) {
+      assert.equal(reason(parseOpts(bad)), "Malformed", bad)
+    }
+  })
+})
+
+describe("TcpOptions emit", () => {
+  it("uses Linux's layout and pads to 32 bits", () => {
+    assert.equal(emittedOptions(TcpOptions.empty), "")
+    assert.equal(emittedOptions({ ...TcpOptions.empty, mss: 536 }), "02040218")
+    assert.equal(emittedOptions({ ...TcpOptions.empty, sackPermitted: true }), "01010402")
+    assert.equal(emittedOptions({ ...TcpOptions.empty, windowScale: 0 }), "01030300")
+    assert.equal(
+      emittedOptions({ ...TcpOptions.empty, timestamps: { tsVal: 1, tsEcr: 2 } }),
+      "0101080a0000000100000002",
+    )
+    assert.equal(
+      emittedOptions({
+        mss: 1460,
+        sackPermitted: true,
+        windowScale: 7,
+        timestamps: { tsVal: 1, tsEcr: 0 },
+        sackBlocks: [],
+      }),
+      "020405b40402080a000000010000000001030307",
+    )
+    assert.equal(
+      emittedOptions({ ...TcpOptions.empty, sackBlocks: [{ left: 1, right: 2 }] }),
+      "0101050a0000000100000002",
+    )
+    // explicit undefined is the same as absent
+    assert.equal(
+      emittedOptions({ mss: undefined, windowScale: undefined, timestamps: undefined, ...TcpOptions.empty }),
+      "",
+    )
+    assert.equal(TcpOptions.bufferLen({ ...TcpOptions.empty, mss: 1 }), 4)
+  })
+
+  it("drops the SACK blocks that do not fit in 40 bytes, keeping the first", () => {
+    const blocks = [1, 2, 3, 4].map((k) => ({ left: k, right: k + 100 }))
+    const full = {
+      mss: 1460,
+      windowScale: 7,
+      sackPermitted: true,
+      timestamps: { tsVal: 5, tsEcr: 6 },
+      sackBlocks: blocks,
+    }
+    assert.equal(TcpOptions.bufferLen(full), 40)
+    const seg = { ...base, options: full }
+    assert.equal(TcpRepr.headerLen(seg), 60)
+    const back = Result.getOrThrow(TcpRepr.parse(new TcpPacket(emit(seg)), SRC, DST, ALL))
+    assert.deepEqual(back.options.sackBlocks, blocks.slice(0, 2))
+    const withTs = { ...TcpOptions.empty, timestamps: { tsVal: 5, tsEcr: 6 }, sackBlocks: blocks }
+    assert.equal(
+      Result.getOrThrow(TcpRepr.parse(new TcpPacket(emit({ ...base, options: withTs })), SRC, DST, ALL)).options
+        .sackBlocks.length,
+      3,
+    )
+    const noTs = { ...TcpOptions.empty, sackBlocks: blocks }
+    assert.equal(
+      Result.getOrThrow(TcpRepr.parse(new TcpPacket(emit({ ...base, options: noTs })), SRC, DST, ALL)).options
+        .sackBlocks.length,
+      4,
+    )
+  })
+})
+
+describe("TcpRepr", () => {
+  it("rejects port 0 as Malformed", () => {
+    const p = segment("")
+    p.setDstPort(0)
+    assert.equal(reason(TcpRepr.parse(p, SRC, DST, OFF)), "Malformed")
+    p.setDstPort(80)
+    p.setSrcPort(0)
+    assert.equal(reason(TcpRepr.parse(p, SRC, DST, OFF)), "Malformed")
+  })
+
+  it("verifies and computes the checksum per caps", () => {
+    const b = emit({ ...base, payload: hex("010203") })
+    const p = new TcpPacket(b)
+    assert.equal(p.checksum(), naiveChecksum(pseudoHeader(SRC, DST, 6, b.length), zeroField(b, 16)))
+    assert.equal(reason(TcpRepr.parse(p, SRC, DST, ALL)), "success")
+    assert.equal(reason(TcpRepr.parse(p, DST, SRC, ALL)), "success") // the pseudo-header sum is symmetric
+    assert.equal(reason(TcpRepr.parse(p, SRC, Ipv4Address.parse("10.0.0.3")!, ALL)), "BadChecksum")
+    b[b.length - 1] ^= 1
+    assert.equal(reason(TcpRepr.parse(p, SRC, DST, ALL)), "BadChecksum")
+    assert.equal(reason(TcpRepr.parse(p, SRC, DST, { ...ALL, tcp: "tx" })), "success")
+    assert.equal(new TcpPacket(emit(base, SRC, DST, OFF)).checksum(), 0)
+  })
+
+  it("does not copy a payload that is already in place; copies a shifted overlapping one", () => {
+    const repr0 = { ...base, options: { ...TcpOptions.empty, mss: 1460 } }
+    const buf = new Uint8Array(24 + 3)
+    buf.set([7, 8, 9], 24)
+    TcpRepr.emit({ ...repr0, payload: buf.subarray(24) }, buf, SRC, DST, ALL)
+    const back = Result.getOrThrow(TcpRepr.parse(new TcpPacket(buf), SRC, DST, ALL))
+    assert.deepEqual(Array.from(back.payload), [7, 8, 9])
+    const buf2 = new Uint8Array(24 + 3)
+    buf2.set([4, 5, 6], 10)
+    TcpRepr.emit({ ...repr0, payload: buf2.subarray(10, 13) }, buf2, SRC, DST, ALL)
+    assert.deepEqual(Array.from(buf2.subarray(24)), [4, 5, 6])
+  })
+
+  for (const [name, caps] of [["all", ALL], ["offload", OFF]] as const) {
+    it(`round-trips: emit → parse gives the same Repr (caps ${name})`, () => {
+      fc.assert(
+        fc.property(arbTcpRepr, arbIp, arbIp, (repr, src, dst) => {
+          const b = emit(repr, src, dst, caps)
+          assert.equal(b.length, TcpRepr.headerLen(repr) + repr.payload.length)
+          assert.equal(TcpRepr.headerLen(repr) % 4, 0)
+          const p = Result.getOrThrow(TcpPacket.parse(b))
+          assert.deepEqual(Result.getOrThrow(TcpRepr.parse(p, src, dst, caps)), repr)
+          if (caps === ALL) {
+            assert.equal(p.checksum(), naiveChecksum(pseudoHeader(src, dst, 6, b.length), zeroField(b, 16)))
+          }
+        }),
+        { numRuns: 500 },
+      )
+    })
+  }
+
+  it("never throws on random or mutated bytes", () => {
+    const valid = fc.sample(arbTcpRepr.map((r) => ({ ...r, payload: r.payload.subarray(0, 40) })), 200).map((r) =>
+      emit(r)
+    )
+    valid.push(segment("020405b4 0402 080a 00000001 00000000 01 030307").buffer)
+    let withOptions = 0
+    const { parsedMutated } = robustness(0x7c9, valid, (b, rnd) => {
+      const r = TcpPacket.parse(b)
+      if (Result.isFailure(r)) return false
+      touchAll(r.success, SRC, DST)
+      const repr = TcpRepr.parse(r.success, SRC, DST, rnd() < 0.5 ? ALL : OFF)
+      if (Result.isFailure(repr)) return false
+      if (repr.success.options !== TcpOptions.empty) withOptions++
+      const out = new Uint8Array(TcpRepr.bufferLen(repr.success))
+      TcpRepr.emit(repr.success, out, SRC, DST, ALL)
+      // re-parsing our own emission gives the same segment (up to SACK blocks that no longer fit)
+      const again = Result.getOrThrow(TcpRepr.parse(new TcpPacket(out), SRC, DST, ALL))
+      assert.deepEqual({ ...again, options: { ...again.options, sackBlocks: [] }, payload: [...again.payload] }, {
+        ...repr.success,
+        options: { ...repr.success.options, sackBlocks: [] },
+        payload: [...repr.success.payload],
+      })
+      return true
+    })
+    assert.ok(parsedMutated > 10_000, `mutated parsed ${parsedMutated}`)
+    assert.ok(withOptions > 1_000, `parsed with options ${withOptions}`)
+  })
+})
