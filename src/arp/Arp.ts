@@ -1,0 +1,371 @@
+/**
+ * The ARP service: answers requests for this host's address, learns neighbours, resolves IPv4 addresses to MACs
+ * for the IPv4 layer, and holds outbound frames while their next hop is being resolved.
+ *
+ * Implements: RFC 826 (packet reception with the merge rule: an existing entry is refreshed by any packet from its
+ * owner; a new entry is created only when we are the target; requests for our address get a unicast reply),
+ * RFC 1122 §2.3.2.1 (cache entries time out — 60 s by default, as RFC 1122 suggests "on the order of a minute";
+ * mirage keeps them 1200 s), §2.3.2.2 (at most one outstanding resolution per address; a bounded queue of
+ * packets waiting for it), RFC 5227 §3 (an ARP announcement — a request with sender = target = our address — on
+ * start; a packet claiming our own address is counted as a conflict and never learned), RFC 5227 §2.1.1 (probes,
+ * with sender address 0.0.0.0, are answered but never learned).
+ *
+ * Resolution: `query(ip)` returns at once on a live entry; otherwise one resolution per address (shared by every
+ * concurrent caller and by queued frames) sends a request, waits `retryInterval`, and repeats up to `retries`
+ * requests in all (mirage's defaults: 5 × 1.5 s). No answer after the last wait → every waiter fails with
+ * `ArpError` "Timeout" and the queued frames are dropped and counted. The resolution runs on a fiber owned by the
+ * layer's Scope, so a caller that gives up does not cancel it for the others.
+ *
+ * Fast path: `output(nextHop, frame)` (used by IPv4 for each outbound frame) writes the destination MAC into the
+ * frame and sends it on a cache hit; on a miss it queues the frame (at most `pendingLimit` per address; overflow is
+ * dropped and counted) and returns without waiting. Queued frames are sent, in order, when the answer arrives.
+ *
+ * Expiry is driven by `Clock`: lookups ignore expired entries (lazy expiry), and a sweeper fiber sleeps until the
+ * earliest expiry to free them — both work under `TestClock`.
+ *
+ * @module
+ */
+import type { Scope } from "effect"
+import { Clock, Context, Data, Deferred, Duration, Effect, Layer, Option, Queue, Result } from "effect"
+import { Ethernet, type EthernetError } from "../ethernet/Ethernet.ts"
+import { ARP_PACKET_LEN, ArpOperation, ArpPacket, ArpRepr } from "../wire/Arp.ts"
+import { EtherType } from "../wire/Ethernet.ts"
+import { Ipv4Address } from "../wire/Ipv4Address.ts"
+import { MacAddress } from "../wire/MacAddress.ts"
+import { ArpCache, type ArpEntry } from "./ArpCache.ts"
+
+export type { ArpEntry } from "./ArpCache.ts"
+
+/** Configuration of the ARP layer. */
+export interface ArpConfig {
+  /** This host's IPv4 address (the one ARP answers for). */
+  readonly address: Ipv4Address
+  /** Lifetime of a learned entry (default 60 seconds). */
+  readonly timeout?: Duration.Input
+  /** Requests sent per resolution before giving up (default 5). */
+  readonly retries?: number
+  /** Wait after each request (default 1.5 seconds). */
+  readonly retryInterval?: Duration.Input
+  /** Most frames queued per address while it is being resolved (default 64). */
+  readonly pendingLimit?: number
+  /** Send an ARP announcement when the layer starts (default true). */
+  readonly announce?: boolean
+}
+
+/** Counters of the ARP layer (a snapshot). */
+export interface ArpStats {
+  /** Requests sent (resolutions, retries and announcements). */
+  readonly requestsSent: number
+  /** Replies sent. */
+  readonly repliesSent: number
+  /** Requests received. */
+  readonly requestsReceived: number
+  /** Replies received. */
+  readonly repliesReceived: number
+  /** Packets dropped as malformed or unsupported. */
+  readonly malformed: number
+  /** Packets that claimed our own address from another MAC. */
+  readonly conflicts: number
+  /** Resolutions that ended without an answer. */
+  readonly timeouts: number
+  /** Frames queued waiting for a resolution. */
+  readonly queued: number
+  /** Frames dropped because the per-address queue was full. */
+  readonly queueOverflows: number
+  /** Queued frames dropped because their resolution timed out. */
+  readonly timeoutDrops: number
+  /** Frames that could not be sent by the device (after resolution or on a hit). */
+  readonly sendErrors: number
+}
+
+/** The ARP service. */
+export interface ArpShape {
+  /** The address this layer answers for. */
+  readonly address: Ipv4Address
+  /** Resolves `ip` to a MAC: immediate on a live entry, otherwise shared retries, then `ArpError` "Timeout". */
+  readonly query: (ip: Ipv4Address) => Effect.Effect<MacAddress, ArpError>
+  /** The live entry for `ip`, if any (no request is sent). Plain function. */
+  readonly lookup: (ip: Ipv4Address) => MacAddress | undefined
+  /**
+   * Sends `frame` (a full Ethernet frame, e.g. from `Ethernet.allocate`) to the neighbour `nextHop`: the destination
+   * MAC is written into the frame on a hit; on a miss the frame is queued until the answer arrives (bounded).
+   */
+  readonly output: (nextHop: Ipv4Address, frame: Uint8Array) => Effect.Effect<void, EthernetError>
+  /** Adds a static entry, which never expires and is never overwritten by learned information. */
+  readonly addStatic: (ip: Ipv4Address, mac: MacAddress) => Effect.Effect<void>
+  /** Removes the entry for `ip` (static or dynamic). */
+  readonly remove: (ip: Ipv4Address) => Effect.Effect<void>
+  /** A snapshot of the live entries, sorted by address. */
+  readonly entries: Effect.Effect<ReadonlyArray<ArpEntry>>
+  /** Sends an ARP announcement (gratuitous ARP) for our address. */
+  readonly announce: Effect.Effect<void, EthernetError>
+  /** A snapshot of the counters. */
+  readonly stats: Effect.Effect<ArpStats>
+  /** Sets the counters back to zero. */
+  readonly resetStats: Effect.Effect<void>
+}
+
+/** The ARP layer of one stack. */
+export class Arp extends Context.Service<Arp, ArpShape>()("vnetif/Arp") {
+  /** Builds the service on the current {@link Ethernet}. */
+  static readonly make: (config: ArpConfig) => Effect.Effect<ArpShape, never, Ethernet | Scope.Scope> = (config) =>
+    make(config)
+  /** A Layer providing {@link Arp}; needs {@link Ethernet}. */
+  static readonly layer: (config: ArpConfig) => Layer.Layer<Arp, never, Ethernet> = (config) => layer(config)
+}
+
+/** Why an ARP operation failed. */
+export type ArpErrorReason = "Timeout" | "InvalidAddress"
+
+/** The ARP layer's error. */
+export class ArpError extends Data.TaggedError("ArpError")<{
+  readonly reason: ArpErrorReason
+  readonly message: string
+  /** The address being resolved. */
+  readonly address: Ipv4Address
+}> {}
+
+/** Default lifetime of a learned entry in milliseconds (RFC 1122 §2.3.2.1: on the order of a minute). */
+export const ARP_DEFAULT_TIMEOUT_MS = 60_000
+/** Default requests per resolution (mirage). */
+export const ARP_DEFAULT_RETRIES = 5
+/** Default wait after each request in milliseconds (mirage). */
+export const ARP_DEFAULT_RETRY_INTERVAL_MS = 1_500
+/** Default bound of the per-address queue. */
+export const ARP_DEFAULT_PENDING_LIMIT = 64
+
+const toMillis = (d: Duration.Input | undefined, fallback: number): number =>
+  d === undefined ? fallback : Duration.toMillis(d)
+
+const make = (config: ArpConfig): Effect.Effect<ArpShape, never, Ethernet | Scope.Scope> =>
+  Effect.gen(function* () {
+    const eth = yield* Ethernet
+    const clock = yield* Clock.Clock
+    const scope = yield* Effect.scope
+    const address = config.address
+    const mac = eth.mac
+    const retries = Math.max(1, Math.floor(config.retries ?? ARP_DEFAULT_RETRIES))
+    const retryInterval = toMillis(config.retryInterval, ARP_DEFAULT_RETRY_INTERVAL_MS)
+    const cache = new ArpCache<Uint8Array>({
+      timeout: toMillis(config.timeout, ARP_DEFAULT_TIMEOUT_MS),
+      pendingLimit: Math.max(0, Math.floor(config.pendingLimit ?? ARP_DEFAULT_PENDING_LIMIT)),
+    })
+    const resolutions = new Map<Ipv4Address, Deferred.Deferred<MacAddress, ArpError>>()
+    const wake = yield* Queue.sliding<void>(1)
+    const c = {
+      requestsSent: 0,
+      repliesSent: 0,
+      requestsReceived: 0,
+      repliesReceived: 0,
+      malformed: 0,
+      conflicts: 0,
+      timeouts: 0,
+      queued: 0,
+      queueOverflows: 0,
+      timeoutDrops: 0,
+      sendErrors: 0,
+    }
+    const now = (): number => clock.currentTimeMillisUnsafe()
+
+    const sendArp = (dst: MacAddress, repr: ArpRepr): Effect.Effect<void, EthernetError> =>
+      Effect.suspend(() => {
+        if (repr.operation === ArpOperation.Request) c.requestsSent++
+        else c.repliesSent++
+        return eth.write(dst, EtherType.Arp, ARP_PACKET_LEN, (payload) => ArpRepr.emit(repr, payload))
+      })
+
+    const request = (ip: Ipv4Address): Effect.Effect<void, EthernetError> =>
+      sendArp(MacAddress.BROADCAST, {
+        operation: ArpOperation.Request,
+        senderHardwareAddr: mac,
+        senderProtocolAddr: address,
+        targetHardwareAddr: MacAddress.ZERO,
+        targetProtocolAddr: ip,
+      })
+
+    const announce: Effect.Effect<void, EthernetError> = request(address)
+
+    const sendResolved = (frame: Uint8Array, dst: MacAddress): Effect.Effect<void, EthernetError> => {
+      MacAddress.write(frame, 0, dst)
+      return eth.writeFrame(frame)
+    }
+
+    const countSendError = (): Effect.Effect<void> =>
+      Effect.sync(() => {
+        c.sendErrors++
+      })
+
+    /** Completes a resolution: wakes the waiters and sends the queued frames in order. */
+    const resolved = (ip: Ipv4Address, dst: MacAddress, frames: ReadonlyArray<Uint8Array>): Effect.Effect<void> => {
+      const d = resolutions.get(ip)
+      if (d !== undefined) {
+        resolutions.delete(ip)
+        Deferred.doneUnsafe(d, Effect.succeed(dst))
+      }
+      if (frames.length === 0) return Effect.void
+      return Effect.forEach(frames, (f) => Effect.catch(sendResolved(f, dst), countSendError), { discard: true })
+    }
+
+    /** The fiber of one resolution: `retries` requests `retryInterval` apart, then a timeout. */
+    const resolver = (ip: Ipv4Address, d: Deferred.Deferred<MacAddress, ArpError>): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        for (let attempt = 1; attempt <= retries; attempt++) {
+          const p = cache.pending(ip)
+          if (p !== undefined) p.attempts = attempt
+          yield* Effect.ignore(request(ip))
+          const answer = yield* Effect.timeoutOption(Effect.exit(Deferred.await(d)), retryInterval)
+          if (Option.isSome(answer)) return
+        }
+        if (resolutions.get(ip) !== d) return
+        resolutions.delete(ip)
+        const dropped = cache.failPending(ip)
+        c.timeouts++
+        c.timeoutDrops += dropped.length
+        const error = new ArpError({
+          reason: "Timeout",
+          message: `no ARP reply for ${Ipv4Address.format(ip)} after ${retries} requests ${retryInterval} ms apart`,
+          address: ip,
+        })
+        Deferred.doneUnsafe(d, Effect.fail(error))
+      })
+
+    /** The shared resolution of `ip`, started if needed. */
+    const resolution = (ip: Ipv4Address): Effect.Effect<Deferred.Deferred<MacAddress, ArpError>> => {
+      const existing = resolutions.get(ip)
+      if (existing !== undefined) return Effect.succeed(existing)
+      const d = Deferred.makeUnsafe<MacAddress, ArpError>()
+      resolutions.set(ip, d)
+      cache.startPending(ip)
+      return Effect.as(Effect.forkIn(resolver(ip, d), scope), d)
+    }
+
+    const invalid = (ip: Ipv4Address): ArpError | undefined =>
+      Ipv4Address.isUnspecified(ip) || Ipv4Address.isBroadcast(ip) || Ipv4Address.isMulticast(ip)
+        ? new ArpError({
+          reason: "InvalidAddress",
+          message: `${Ipv4Address.format(ip)} is not a unicast address and cannot be resolved`,
+          address: ip,
+        })
+        : undefined
+
+    const lookup = (ip: Ipv4Address): MacAddress | undefined => ip === address ? mac : cache.lookup(ip, now())
+
+    const query = (ip: Ipv4Address): Effect.Effect<MacAddress, ArpError> =>
+      Effect.suspend(() => {
+        const hit = lookup(ip)
+        if (hit !== undefined) return Effect.succeed(hit)
+        const bad = invalid(ip)
+        if (bad !== undefined) return Effect.fail(bad)
+        return Effect.flatMap(resolution(ip), Deferred.await)
+      })
+
+    const output = (nextHop: Ipv4Address, frame: Uint8Array): Effect.Effect<void, EthernetError> =>
+      Effect.suspend(() => outputNow(nextHop, frame))
+
+    const outputNow = (nextHop: Ipv4Address, frame: Uint8Array): Effect.Effect<void, EthernetError> => {
+      const hit = lookup(nextHop)
+      if (hit !== undefined) return sendResolved(frame, hit)
+      if (invalid(nextHop) !== undefined) {
+        c.sendErrors++
+        return Effect.void
+      }
+      if (!cache.enqueue(nextHop, frame)) {
+        c.queueOverflows++
+        return Effect.void
+      }
+      c.queued++
+      return resolutions.has(nextHop) ? Effect.void : Effect.asVoid(resolution(nextHop))
+    }
+
+    const learned = (ip: Ipv4Address, hw: MacAddress, t: number): Effect.Effect<void> => {
+      const frames = cache.learn(ip, hw, t)
+      Queue.offerUnsafe(wake, undefined)
+      return resolved(ip, hw, frames)
+    }
+
+    const receive = (payload: Uint8Array): Effect.Effect<void> => {
+      const packet = ArpPacket.parse(payload)
+      const repr = Result.isSuccess(packet) ? ArpRepr.parse(packet.success) : undefined
+      if (repr === undefined || Result.isFailure(repr)) {
+        c.malformed++
+        return Effect.void
+      }
+      const r = repr.success
+      if (r.operation === ArpOperation.Request) c.requestsReceived++
+      else c.repliesReceived++
+      const sha = r.senderHardwareAddr
+      const spa = r.senderProtocolAddr
+      if (sha === mac) return Effect.void // our own packet, looped back
+      if (!MacAddress.isUnicast(sha)) {
+        c.malformed++
+        return Effect.void
+      }
+      if (spa === address) {
+        c.conflicts++
+        return Effect.logWarning(
+          `arp: ${MacAddress.format(sha)} claims our address ${Ipv4Address.format(address)}`,
+        )
+      }
+      const forUs = r.targetProtocolAddr === address
+      const t = now()
+      const learnable = !Ipv4Address.isUnspecified(spa) && !Ipv4Address.isBroadcast(spa) &&
+        !Ipv4Address.isMulticast(spa)
+      let effect: Effect.Effect<void> = Effect.void
+      if (learnable) {
+        const merged = cache.merge(spa, sha, t)
+        if (!merged && (forUs || cache.isPending(spa))) effect = learned(spa, sha, t)
+      }
+      if (forUs && r.operation === ArpOperation.Request) {
+        const reply = sendArp(sha, {
+          operation: ArpOperation.Reply,
+          senderHardwareAddr: mac,
+          senderProtocolAddr: address,
+          targetHardwareAddr: sha,
+          targetProtocolAddr: spa,
+        }).pipe(Effect.catch(countSendError))
+        effect = effect === Effect.void ? reply : Effect.andThen(effect, reply)
+      }
+      return effect
+    }
+
+    const sweeper: Effect.Effect<void> = Effect.gen(function* () {
+      while (true) {
+        const next = cache.nextExpiry()
+        if (next === undefined) {
+          yield* Queue.take(wake)
+        } else {
+          const wait = next - now()
+          if (wait > 0) yield* Effect.sleep(wait)
+          cache.expire(now())
+        }
+      }
+    })
+
+    yield* eth.register(EtherType.Arp, receive)
+    yield* Effect.forkScoped(sweeper)
+    if (config.announce ?? true) yield* Effect.ignore(announce)
+
+    return {
+      address,
+      query,
+      lookup,
+      output,
+      addStatic: (ip, hw) =>
+        Effect.suspend(() => {
+          const frames = cache.addStatic(ip, hw)
+          return resolved(ip, hw, frames)
+        }),
+      remove: (ip) =>
+        Effect.sync(() => {
+          cache.remove(ip)
+        }),
+      entries: Effect.sync(() => cache.snapshot(now())),
+      announce,
+      stats: Effect.sync(() => ({ ...c })),
+      resetStats: Effect.sync(() => {
+        for (const k of Object.keys(c) as Array<keyof typeof c>) c[k] = 0
+      }),
+    }
+  })
+
+const layer = (config: ArpConfig): Layer.Layer<Arp, never, Ethernet> => Layer.effect(Arp, make(config))

@@ -1,0 +1,240 @@
+/**
+ * The Ethernet layer: filters inbound frames by destination MAC, demultiplexes them by EtherType to the handlers
+ * that upper layers register (ARP, IPv4), and builds outbound frames in one buffer that the caller fills in place.
+ *
+ * Inbound (on the device's reader fiber, plain TypeScript per frame): a frame is accepted when its destination is
+ * this device's MAC, broadcast, or any group (multicast) address (IEEE 802.3 §3.2.3: the I/G bit); anything else is
+ * dropped and counted as `notForUs`. 802.1Q-tagged frames are not supported on this untagged interface and are
+ * counted as `unknownEtherType`, like an EtherType without a handler. Truncated frames are counted as `malformed`.
+ * A handler that dies is logged and counted (`handlerDefects`); the reader carries on.
+ *
+ * Outbound: `write(dst, etherType, payloadLen, fill)` allocates ONE fresh buffer of `14 + payloadLen` bytes, writes
+ * the header, lets the caller fill the payload in place and hands the buffer to the device (which owns it from then
+ * on: the zero-copy contract of `link/Backend.ts`). `allocate` + `writeFrame` split the same steps for callers that
+ * build a frame now and send it later (ARP's queue of frames waiting for a resolution). No minimum-size padding is
+ * added (a virtual link does not need it; receivers trim with their own length fields, as RFC 894 allows).
+ *
+ * Implements: RFC 894 (IPv4 over Ethernet II framing), IEEE 802.3 §3.1.1 (frame format).
+ *
+ * Lifetime: `layer` forks the device's `listen` into the layer's scope and waits for `ready`, so frames are
+ * delivered as soon as the layer is built; closing the scope interrupts the reader fiber.
+ *
+ * @module
+ */
+import type { Scope } from "effect"
+import { Context, Data, Effect, Layer, Result } from "effect"
+import { type NetifError, Vnetif } from "../link/Vnetif.ts"
+import type { ChecksumCapabilities } from "../wire/Checksum.ts"
+import { ETHERNET_HEADER_LEN, EthernetFrame, EthernetRepr } from "../wire/Ethernet.ts"
+import { MacAddress } from "../wire/MacAddress.ts"
+
+/** An upper-layer receive handler: gets the payload (read-only, valid during the call) and the two MACs. */
+export type EthernetHandler = (payload: Uint8Array, src: MacAddress, dst: MacAddress) => Effect.Effect<void>
+
+/** Counters of the Ethernet layer (a snapshot). */
+export interface EthernetStats {
+  /** Frames received from the device (before filtering). */
+  readonly rxFrames: number
+  /** Frames handed to an upper-layer handler. */
+  readonly rxDelivered: number
+  /** Frames sent. */
+  readonly txFrames: number
+  /** Frames refused on send (too large, device error). */
+  readonly txErrors: number
+  /** Frames dropped because their destination is neither this MAC nor a group address. */
+  readonly notForUs: number
+  /** Frames dropped because no handler is registered for their EtherType (or they carry an 802.1Q tag). */
+  readonly unknownEtherType: number
+  /** Frames dropped because they are shorter than the Ethernet header. */
+  readonly malformed: number
+  /** Frames whose handler died (a bug upstream; logged). */
+  readonly handlerDefects: number
+}
+
+/** The Ethernet service. */
+export interface EthernetShape {
+  /** This interface's MAC address. */
+  readonly mac: MacAddress
+  /** Largest payload per frame (the device MTU). */
+  readonly mtu: number
+  /** The device's checksum capabilities, passed on to the layers above. */
+  readonly checksum: ChecksumCapabilities
+  /**
+   * Registers the handler of an EtherType for the lifetime of the current Scope (a later registration for the same
+   * EtherType replaces it; closing the scope removes it if it is still the current one).
+   */
+  readonly register: (etherType: number, handler: EthernetHandler) => Effect.Effect<void, never, Scope.Scope>
+  /** Builds one frame of `14 + payloadLen` bytes, lets `fill` write the payload in place, and sends it. */
+  readonly write: (
+    dst: MacAddress,
+    etherType: number,
+    payloadLen: number,
+    fill: (payload: Uint8Array) => void,
+  ) => Effect.Effect<void, EthernetError>
+  /** A fresh frame buffer of `14 + payloadLen` bytes with the header written (source = this MAC). Plain function. */
+  readonly allocate: (dst: MacAddress, etherType: number, payloadLen: number) => Uint8Array
+  /** Sends a complete frame (e.g. from `allocate`); it belongs to the device from now on. */
+  readonly writeFrame: (frame: Uint8Array) => Effect.Effect<void, EthernetError>
+  /** A snapshot of the counters. */
+  readonly stats: Effect.Effect<EthernetStats>
+  /** Sets the counters back to zero. */
+  readonly resetStats: Effect.Effect<void>
+}
+
+/** The Ethernet layer of one stack. */
+export class Ethernet extends Context.Service<Ethernet, EthernetShape>()("vnetif/Ethernet") {
+  /** Builds the service on the current {@link Vnetif}; the reader lives as long as the Scope. */
+  static readonly make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.suspend(() => make)
+  /** A Layer providing {@link Ethernet}; needs {@link Vnetif}. */
+  static readonly layer: Layer.Layer<Ethernet, never, Vnetif> = Layer.effect(Ethernet, Effect.suspend(() => make))
+}
+
+/** Why an Ethernet operation failed. */
+export type EthernetErrorReason = "FrameTooLarge" | "InvalidLength" | "Disconnected" | "Device"
+
+/** The Ethernet layer's error. */
+export class EthernetError extends Data.TaggedError("EthernetError")<{
+  readonly reason: EthernetErrorReason
+  readonly message: string
+}> {}
+
+const fromNetifError = (e: NetifError): EthernetError =>
+  new EthernetError({
+    reason: e.reason === "Disconnected" ? "Disconnected" : e.reason === "FrameTooLarge" ? "FrameTooLarge" : "Device",
+    message: e.message,
+  })
+
+const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.gen(function* () {
+  const device = yield* Vnetif
+  const mac = device.mac
+  const mtu = device.mtu
+  const handlers = new Map<number, EthernetHandler>()
+  const c = {
+    rxFrames: 0,
+    rxDelivered: 0,
+    txFrames: 0,
+    txErrors: 0,
+    notForUs: 0,
+    unknownEtherType: 0,
+    malformed: 0,
+    handlerDefects: 0,
+  }
+
+  const onDefect = (defect: unknown): Effect.Effect<void> => {
+    c.handlerDefects++
+    return Effect.logWarning("ethernet: an upper-layer handler died", defect)
+  }
+
+  const receive = (frame: Uint8Array): Effect.Effect<void> => {
+    c.rxFrames++
+    const parsed = EthernetFrame.parse(frame)
+    if (Result.isFailure(parsed)) {
+      c.malformed++
+      return Effect.void
+    }
+    const view = parsed.success
+    const dst = view.dstAddr()
+    if (dst !== mac && !MacAddress.isMulticast(dst)) {
+      c.notForUs++
+      return Effect.void
+    }
+    const handler = view.isVlanTagged() ? undefined : handlers.get(view.etherType())
+    if (handler === undefined) {
+      c.unknownEtherType++
+      return Effect.void
+    }
+    c.rxDelivered++
+    return Effect.catchDefect(handler(view.payload(), view.srcAddr(), dst), onDefect)
+  }
+
+  const allocate = (dst: MacAddress, etherType: number, payloadLen: number): Uint8Array => {
+    const frame = new Uint8Array(ETHERNET_HEADER_LEN + payloadLen)
+    EthernetRepr.emit({ dstAddr: dst, srcAddr: mac, etherType }, frame)
+    return frame
+  }
+
+  const tooLarge = (len: number): EthernetError => {
+    c.txErrors++
+    return new EthernetError({
+      reason: "FrameTooLarge",
+      message: `payload of ${len} bytes is larger than the MTU of ${mtu} bytes`,
+    })
+  }
+
+  const send = (frame: Uint8Array): Effect.Effect<void, EthernetError> => {
+    c.txFrames++
+    return Effect.mapError(device.write(frame), (e) => {
+      c.txFrames--
+      c.txErrors++
+      return fromNetifError(e)
+    })
+  }
+
+  const writeFrame = (frame: Uint8Array): Effect.Effect<void, EthernetError> =>
+    Effect.suspend(() => writeFrameNow(frame))
+
+  const writeFrameNow = (frame: Uint8Array): Effect.Effect<void, EthernetError> => {
+    const len = frame.length - ETHERNET_HEADER_LEN
+    if (len < 0) {
+      c.txErrors++
+      return Effect.fail(
+        new EthernetError({ reason: "InvalidLength", message: `frame of ${frame.length} bytes has no full header` }),
+      )
+    }
+    if (len > mtu) return Effect.fail(tooLarge(len))
+    return send(frame)
+  }
+
+  const write = (
+    dst: MacAddress,
+    etherType: number,
+    payloadLen: number,
+    fill: (payload: Uint8Array) => void,
+  ): Effect.Effect<void, EthernetError> => Effect.suspend(() => writeNow(dst, etherType, payloadLen, fill))
+
+  const writeNow = (
+    dst: MacAddress,
+    etherType: number,
+    payloadLen: number,
+    fill: (payload: Uint8Array) => void,
+  ): Effect.Effect<void, EthernetError> => {
+    if (!Number.isInteger(payloadLen) || payloadLen < 0) {
+      c.txErrors++
+      return Effect.fail(
+        new EthernetError({ reason: "InvalidLength", message: `payload length ${payloadLen} is not a size` }),
+      )
+    }
+    if (payloadLen > mtu) return Effect.fail(tooLarge(payloadLen))
+    const frame = allocate(dst, etherType, payloadLen)
+    fill(frame.subarray(ETHERNET_HEADER_LEN))
+    return send(frame)
+  }
+
+  const register = (etherType: number, handler: EthernetHandler): Effect.Effect<void, never, Scope.Scope> =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        handlers.set(etherType, handler)
+      }),
+      () =>
+        Effect.sync(() => {
+          if (handlers.get(etherType) === handler) handlers.delete(etherType)
+        }),
+    )
+
+  yield* Effect.forkScoped(device.listen(receive))
+  yield* device.ready
+
+  return {
+    mac,
+    mtu,
+    checksum: device.checksum,
+    register,
+    write,
+    allocate,
+    writeFrame,
+    stats: Effect.sync(() => ({ ...c })),
+    resetStats: Effect.sync(() => {
+      for (const k of Object.keys(c) as Array<keyof typeof c>) c[k] = 0
+    }),
+  }
+})

@@ -1,0 +1,286 @@
+/**
+ * Tests of the ARP service against a raw switch port: replies, learning (merge rule), resolution through a port
+ * that answers, the exact retry schedule and timeout under TestClock, shared resolutions, expiry, static entries,
+ * the announcement on start, and the queue of frames waiting for a resolution (sent after the reply, bounded,
+ * dropped on timeout).
+ *
+ * @module
+ */
+import { describe, it } from "node:test"
+import assert from "node:assert/strict"
+import { Clock, Effect, Exit, Fiber, Logger } from "effect"
+import { TestClock } from "effect/testing"
+import { Arp, type ArpConfig, ArpError } from "../../src/arp/Arp.ts"
+import { Ethernet } from "../../src/ethernet/Ethernet.ts"
+import { Vnetif } from "../../src/link/Vnetif.ts"
+import { Stack } from "../../src/Stack.ts"
+import { MacAddress } from "../../src/wire/MacAddress.ts"
+import {
+  arpFrame,
+  ip,
+  isArpRequestFor,
+  parseArp,
+  parseEth,
+  parseUdp,
+  pattern,
+  pollUntil,
+  rawPort,
+  run,
+  runTest,
+  withSwitch,
+  yieldUntil,
+} from "../support/TestDevice.ts"
+
+const quietLogs = Logger.layer([])
+const US = ip("10.0.0.2")
+const PEER = ip("10.0.0.7")
+const NOBODY = ip("10.0.0.9")
+
+/** Vnetif + Ethernet + Arp on the switch in context. */
+const arpOnSwitch = (config: Partial<ArpConfig> = {}) =>
+  Effect.gen(function* () {
+    const device = yield* Effect.orDie(Vnetif.make())
+    const eth = yield* Effect.provideService(Ethernet.make, Vnetif, device)
+    const arp = yield* Effect.provideService(Arp.make({ address: US, ...config }), Ethernet, eth)
+    return { device, eth, arp }
+  })
+
+describe("Arp: answering and learning", () => {
+  it("announces its address on start (gratuitous ARP: sender = target = our address, broadcast)", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp, eth } = yield* arpOnSwitch()
+        const f = yield* raw.next(isArpRequestFor(US), "announcement")
+        const a = parseArp(f)!
+        assert.equal(a.senderProtocolAddr, US)
+        assert.equal(a.senderHardwareAddr, eth.mac)
+        assert.equal(a.targetHardwareAddr, MacAddress.ZERO)
+        assert.equal((yield* arp.stats).requestsSent, 1)
+      })
+    )))
+
+  it("replies to a request for its address (unicast to the requester) and learns the requester", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp, eth } = yield* arpOnSwitch({ announce: false })
+        yield* raw.send(arpFrame({ op: 1, senderMac: raw.mac, senderIp: PEER, targetIp: US }))
+        const f = yield* raw.next((f) => parseArp(f)?.operation === 2, "ARP reply")
+        const r = parseArp(f)!
+        assert.equal(r.senderHardwareAddr, eth.mac)
+        assert.equal(r.senderProtocolAddr, US)
+        assert.equal(r.targetHardwareAddr, raw.mac)
+        assert.equal(r.targetProtocolAddr, PEER)
+        assert.equal(f[0] & 1, 0, "the reply is unicast")
+        assert.deepEqual((yield* arp.entries).map((e) => [e.ip, e.mac, e.kind]), [[PEER, raw.mac, "dynamic"]])
+        const s = yield* arp.stats
+        assert.equal(s.requestsReceived, 1)
+        assert.equal(s.repliesSent, 1)
+      })
+    )))
+
+  it("does not create entries from requests for other hosts, but refreshes existing ones (merge rule)", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp } = yield* arpOnSwitch({ announce: false })
+        yield* raw.send(arpFrame({ op: 1, senderMac: raw.mac, senderIp: PEER, targetIp: NOBODY }))
+        yield* pollUntil(arp.stats, (s) => s.requestsReceived === 1, "request received")
+        assert.deepEqual(yield* arp.entries, [])
+        assert.equal(raw.count((f) => parseArp(f)?.operation === 2), 0, "no reply for another host")
+        // now an entry exists (static is not refreshable, so learn via a request for us) …
+        yield* raw.send(arpFrame({ op: 1, senderMac: raw.mac, senderIp: PEER, targetIp: US }))
+        yield* raw.next((f) => parseArp(f)?.operation === 2, "reply")
+        // … and a gratuitous ARP from PEER with a new MAC updates it
+        const newMac = 0x02aa00000001 as MacAddress
+        yield* raw.send(arpFrame({ op: 1, senderMac: newMac, senderIp: PEER, targetIp: PEER }))
+        yield* pollUntil(arp.stats, (s) => s.requestsReceived === 3, "gratuitous ARP received")
+        assert.deepEqual((yield* arp.entries).map((e) => e.mac), [newMac])
+      })
+    )))
+
+  it("counts a packet that claims our address as a conflict and never learns it", () =>
+    run(
+      withSwitch(() =>
+        Effect.gen(function* () {
+          const raw = yield* rawPort()
+          const { arp } = yield* arpOnSwitch({ announce: false })
+          yield* raw.send(
+            arpFrame({ op: 2, senderMac: raw.mac, senderIp: US, targetIp: US, ethDst: MacAddress.BROADCAST }),
+          )
+          yield* pollUntil(arp.stats, (s) => s.conflicts === 1, "conflict counted")
+          assert.deepEqual(yield* arp.entries, [])
+        })
+      ).pipe(Effect.provide(quietLogs)),
+    ))
+})
+
+describe("Arp: resolution", () => {
+  it("query resolves through a port that answers, then hits the cache without a new request", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp } = yield* arpOnSwitch({ announce: false })
+        const q = yield* Effect.forkChild(arp.query(PEER))
+        const req = yield* raw.next(isArpRequestFor(PEER), "request")
+        const r = parseArp(req)!
+        yield* raw.send(arpFrame({
+          op: 2,
+          senderMac: raw.mac,
+          senderIp: PEER,
+          targetMac: r.senderHardwareAddr,
+          targetIp: US,
+        }))
+        assert.equal(yield* Fiber.join(q), raw.mac)
+        assert.equal(yield* arp.query(PEER), raw.mac)
+        assert.equal(raw.count(isArpRequestFor(PEER)), 1)
+        assert.equal(arp.lookup(PEER), raw.mac)
+      })
+    )))
+
+  it("times out after exactly 5 requests 1.5 s apart (TestClock), with a typed ArpError", () =>
+    runTest(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp } = yield* arpOnSwitch({ announce: false })
+        const q = yield* Effect.forkChild(arp.query(NOBODY))
+        yield* raw.next(isArpRequestFor(NOBODY), "request 1")
+        for (let i = 2; i <= 5; i++) {
+          yield* TestClock.adjust("1500 millis")
+          yield* raw.next(isArpRequestFor(NOBODY), `request ${i}`)
+          assert.equal(raw.count(isArpRequestFor(NOBODY)), i)
+        }
+        yield* TestClock.adjust("1499 millis")
+        yield* Effect.yieldNow
+        assert.equal(q.pollUnsafe(), undefined, "still waiting at 7.499 s")
+        yield* TestClock.adjust("1 millis")
+        const exit = yield* Fiber.await(q)
+        assert.ok(Exit.isFailure(exit))
+        const err = exit.cause.reasons[0]
+        assert.ok(err._tag === "Fail" && err.error instanceof ArpError)
+        assert.equal(err.error.reason, "Timeout")
+        assert.equal(yield* Clock.currentTimeMillis, 7500)
+        assert.equal(raw.count(isArpRequestFor(NOBODY)), 5, "exactly 5 requests on the wire")
+        assert.equal((yield* arp.stats).timeouts, 1)
+      })
+    )))
+
+  it("concurrent queries for one address share one resolution", () =>
+    runTest(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp, eth } = yield* arpOnSwitch({ announce: false })
+        const qs = yield* Effect.forEach([1, 2, 3], () => Effect.forkChild(arp.query(PEER)))
+        yield* raw.next(isArpRequestFor(PEER), "request")
+        yield* TestClock.adjust("1 second")
+        yield* raw.send(arpFrame({ op: 2, senderMac: raw.mac, senderIp: PEER, targetMac: eth.mac, targetIp: US }))
+        for (const q of qs) assert.equal(yield* Fiber.join(q), raw.mac)
+        assert.equal(raw.count(isArpRequestFor(PEER)), 1)
+      })
+    )))
+
+  it("rejects non-unicast addresses with InvalidAddress", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const { arp } = yield* arpOnSwitch({ announce: false })
+        const e = yield* Effect.flip(arp.query(ip("255.255.255.255")))
+        assert.equal(e.reason, "InvalidAddress")
+        assert.equal(yield* arp.query(US), arp.lookup(US), "our own address resolves to our MAC")
+      })
+    )))
+})
+
+describe("Arp: expiry and static entries", () => {
+  it("a learned entry expires after the timeout (TestClock); the next query asks again", () =>
+    runTest(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp } = yield* arpOnSwitch({ announce: false, timeout: "60 seconds" })
+        yield* raw.send(arpFrame({ op: 1, senderMac: raw.mac, senderIp: PEER, targetIp: US }))
+        yield* raw.next((f) => parseArp(f)?.operation === 2, "reply")
+        assert.equal((yield* arp.entries).length, 1)
+        yield* TestClock.adjust("59999 millis")
+        assert.equal(arp.lookup(PEER), raw.mac)
+        yield* TestClock.adjust("1 millis")
+        assert.deepEqual(yield* arp.entries, [])
+        assert.equal(arp.lookup(PEER), undefined)
+        yield* Effect.forkChild(arp.query(PEER))
+        yield* raw.next(isArpRequestFor(PEER), "a new request after expiry")
+      })
+    )))
+
+  it("static entries answer at once, never expire and are not overwritten; remove deletes them", () =>
+    runTest(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp } = yield* arpOnSwitch({ announce: false })
+        const fixed = 0x02bb00000001 as MacAddress
+        yield* arp.addStatic(PEER, fixed)
+        assert.equal(yield* arp.query(PEER), fixed)
+        yield* raw.send(arpFrame({ op: 1, senderMac: raw.mac, senderIp: PEER, targetIp: US }))
+        yield* raw.next((f) => parseArp(f)?.operation === 2, "reply")
+        yield* TestClock.adjust("2 hours")
+        assert.deepEqual((yield* arp.entries).map((e) => [e.mac, e.kind]), [[fixed, "static"]])
+        assert.equal(raw.count(isArpRequestFor(PEER)), 0)
+        yield* arp.remove(PEER)
+        assert.deepEqual(yield* arp.entries, [])
+      })
+    )))
+})
+
+describe("Arp: frames waiting for a resolution", () => {
+  it("queues outbound datagrams during resolution and sends them, in order, after the reply", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false } })
+        for (let i = 0; i < 3; i++) yield* s.udp.send(4000, PEER, 9, pattern(10 + i, i))
+        yield* raw.next(isArpRequestFor(PEER), "request")
+        assert.equal(raw.count((f) => parseUdp(f) !== undefined), 0, "nothing sent before the reply")
+        yield* raw.send(arpFrame({ op: 2, senderMac: raw.mac, senderIp: PEER, targetMac: s.mac, targetIp: US }))
+        for (let i = 0; i < 3; i++) {
+          const f = yield* raw.next((f) => parseUdp(f) !== undefined, `datagram ${i}`)
+          const u = parseUdp(f)!
+          assert.equal(u.udp.payload.length, 10 + i)
+          assert.equal(parseEth(f)!.dst, raw.mac, "sent to the resolved MAC")
+        }
+        const st = yield* s.arp.stats
+        assert.equal(st.queued, 3)
+        assert.equal(st.queueOverflows, 0)
+      })
+    )))
+
+  it("bounds the queue per address: overflow is dropped and counted", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false, pendingLimit: 2 } })
+        for (let i = 0; i < 5; i++) yield* s.udp.send(4000, PEER, 9, pattern(20, i))
+        yield* raw.next(isArpRequestFor(PEER), "request")
+        yield* raw.send(arpFrame({ op: 2, senderMac: raw.mac, senderIp: PEER, targetMac: s.mac, targetIp: US }))
+        yield* raw.next((f) => parseUdp(f) !== undefined, "datagram 1")
+        yield* raw.next((f) => parseUdp(f) !== undefined, "datagram 2")
+        assert.equal(raw.count((f) => parseUdp(f) !== undefined), 2)
+        const st = yield* s.arp.stats
+        assert.equal(st.queued, 2)
+        assert.equal(st.queueOverflows, 3)
+      })
+    )))
+
+  it("drops the queue when the resolution times out (TestClock)", () =>
+    runTest(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false } })
+        yield* s.udp.send(4000, NOBODY, 9, pattern(5))
+        yield* s.udp.send(4000, NOBODY, 9, pattern(6))
+        yield* raw.next(isArpRequestFor(NOBODY), "request")
+        yield* TestClock.adjust("7500 millis")
+        yield* yieldUntil(() => raw.count(isArpRequestFor(NOBODY)) === 5, "5 requests")
+        const st = yield* pollUntil(s.arp.stats, (x) => x.timeouts === 1, "timeout")
+        assert.equal(st.timeouts, 1)
+        assert.equal(st.timeoutDrops, 2)
+      })
+    )))
+})

@@ -1,0 +1,310 @@
+/**
+ * Tests of the IPv4 service: routing through the gateway (its MAC used for off-link destinations), typed errors
+ * (NoRoute, MessageTooLong), header checksum verification, destination and source filtering, fragmentation between
+ * two stacks, reassembly from a raw port (loss → no delivery and the timeout frees memory under TestClock,
+ * overlaps rejected), trailing bytes after the total length, handler fields, and local delivery.
+ *
+ * @module
+ */
+import { describe, it } from "node:test"
+import assert from "node:assert/strict"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import { Ipv4Error } from "../../src/ipv4/Ipv4.ts"
+import { Stack } from "../../src/Stack.ts"
+import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
+import { IpProtocol } from "../../src/wire/Ipv4.ts"
+import { MacAddress } from "../../src/wire/MacAddress.ts"
+import {
+  arpFrame,
+  assertBytes,
+  ip,
+  ipv4Frame,
+  isArpRequestFor,
+  parseEth,
+  parseIpv4,
+  parseUdp,
+  pattern,
+  pollUntil,
+  rawPort,
+  run,
+  runTest,
+  udpDatagram,
+  withSwitch,
+} from "../support/TestDevice.ts"
+
+const A = ip("10.0.0.1")
+const B = ip("10.0.0.2")
+const RAW = ip("10.0.0.7")
+
+describe("Ipv4: routing", () => {
+  it("sends off-link datagrams to the gateway's MAC (ARP asks for the gateway, not the destination)", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", gateway: "10.0.0.7", arp: { announce: false } })
+        const far = ip("8.8.8.8")
+        yield* s.udp.send(5000, far, 53, pattern(12))
+        yield* raw.next(isArpRequestFor(RAW), "ARP request for the gateway")
+        assert.equal(raw.count(isArpRequestFor(far)), 0)
+        yield* raw.send(arpFrame({ op: 2, senderMac: raw.mac, senderIp: RAW, targetMac: s.mac, targetIp: B }))
+        const f = yield* raw.next((f) => parseUdp(f) !== undefined, "the datagram")
+        assert.equal(parseEth(f)!.dst, raw.mac)
+        const u = parseUdp(f)!
+        assert.equal(u.ip.dstAddr, far)
+        assert.equal(u.ip.srcAddr, B)
+        assert.equal(u.ip.ttl, 64)
+        assertBytes(u.udp.payload, pattern(12), "data")
+      })
+    )))
+
+  it("fails with Ipv4Error NoRoute off-link without a gateway; resolve reports ArpTimeout (TestClock)", () =>
+    runTest(withSwitch(() =>
+      Effect.gen(function* () {
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false } })
+        const e = yield* Effect.flip(s.ipv4.write(ip("8.8.8.8"), 253, 4, () => {}))
+        assert.ok(e instanceof Ipv4Error)
+        assert.equal(e.reason, "NoRoute")
+        const f = yield* Effect.forkChild(Effect.flip(s.ipv4.resolve(ip("10.0.0.99"))))
+        yield* TestClock.adjust("8 seconds")
+        const e2 = yield* Fiber.join(f)
+        assert.equal(e2.reason, "ArpTimeout")
+      })
+    )))
+
+  it("broadcasts go to ff:ff:ff:ff:ff:ff without ARP", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false } })
+        yield* s.udp.send(68, ip("255.255.255.255"), 67, pattern(3))
+        yield* s.udp.send(68, ip("10.0.0.255"), 67, pattern(3))
+        const f1 = yield* raw.next((f) => parseUdp(f) !== undefined, "broadcast 1")
+        const f2 = yield* raw.next((f) => parseUdp(f) !== undefined, "broadcast 2")
+        assert.equal(parseEth(f1)!.dst, MacAddress.BROADCAST)
+        assert.equal(parseEth(f2)!.dst, MacAddress.BROADCAST)
+        assert.equal(raw.count((f) => parseEth(f)?.etherType === 0x0806), 0)
+      })
+    )))
+})
+
+describe("Ipv4: receive checks", () => {
+  it("drops a bad header checksum (when verifying) and counts it", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", checksum: "all", arp: { announce: false } })
+        yield* s.udp.bind(9)
+        const good = ipv4Frame(s.mac, raw.mac, {
+          src: RAW,
+          dst: B,
+          protocol: IpProtocol.Udp,
+          payload: udpDatagram(RAW, B, 1, 9, pattern(8)),
+        })
+        const bad = good.slice()
+        bad[14 + 10] ^= 0x01 // flip a bit of the header checksum
+        yield* raw.send(bad)
+        yield* raw.send(good)
+        const st = yield* pollUntil(s.ipv4.stats, (x) => x.rxPackets === 2, "2 packets")
+        assert.equal(st.badChecksum, 1)
+        assert.equal(st.rxDelivered, 1)
+        assert.equal((yield* s.udp.stats).rxDelivered, 1)
+      })
+    )))
+
+  it("drops datagrams not for us and with a bad source, counting each", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false } })
+        const udp = (src: number, dst: number) =>
+          ipv4Frame(s.mac, raw.mac, {
+            src: src as never,
+            dst: dst as never,
+            protocol: IpProtocol.Udp,
+            payload: udpDatagram(src as never, dst as never, 1, 9, pattern(4)),
+          })
+        yield* raw.send(udp(RAW, ip("10.0.0.3")))
+        yield* raw.send(udp(ip("224.0.0.9"), B))
+        yield* raw.send(udp(ip("10.0.0.255"), B))
+        const st = yield* pollUntil(s.ipv4.stats, (x) => x.rxPackets === 3, "3 packets")
+        assert.equal(st.notForUs, 1)
+        assert.equal(st.badSource, 2)
+        assert.equal(st.rxDelivered, 0)
+      })
+    )))
+
+  it("ignores trailing bytes after the total length", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", checksum: "all", arp: { announce: false } })
+        const sock = yield* s.udp.bind(9)
+        const data = pattern(17)
+        yield* raw.send(ipv4Frame(s.mac, raw.mac, {
+          src: RAW,
+          dst: B,
+          protocol: IpProtocol.Udp,
+          payload: udpDatagram(RAW, B, 1234, 9, data),
+          trailer: Uint8Array.of(0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6),
+        }))
+        const d = yield* sock.take
+        assertBytes(d.data, data, "data without the trailer")
+        assert.equal(d.srcPort, 1234)
+      })
+    )))
+
+  it("hands registered handlers the fields, the payload and the raw header", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false } })
+        const got: Array<{ src: number; ttl: number; id: number; payload: Array<number>; header: number }> = []
+        yield* s.ipv4.register(253, (d) =>
+          Effect.sync(() => {
+            got.push({
+              src: d.src,
+              ttl: d.ttl,
+              id: d.identification,
+              payload: [...d.payload],
+              header: d.header.length,
+            })
+          }))
+        yield* raw.send(ipv4Frame(s.mac, raw.mac, {
+          src: RAW,
+          dst: B,
+          protocol: 253,
+          payload: Uint8Array.of(1, 2, 3),
+          ttl: 7,
+          identification: 4242,
+        }))
+        yield* pollUntil(Effect.sync(() => got.length), (n) => n === 1, "delivery")
+        assert.deepEqual(got, [{ src: RAW, ttl: 7, id: 4242, payload: [1, 2, 3], header: 20 }])
+      })
+    )))
+
+  it("delivers datagrams to its own address locally", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24" })
+        const sock = yield* s.udp.bind(9)
+        yield* s.udp.send(1000, B, 9, pattern(30))
+        const d = yield* sock.take
+        assertBytes(d.data, pattern(30), "looped back")
+        assert.equal((yield* s.ipv4.stats).loopback, 1)
+      })
+    )))
+})
+
+describe("Ipv4: fragmentation and reassembly", () => {
+  it("a 4000-byte UDP datagram crosses MTU 1500 in 3 fragments and arrives intact", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const a = yield* Stack.make({ cidr: "10.0.0.1/24", checksum: "all" })
+        const b = yield* Stack.make({ cidr: "10.0.0.2/24", checksum: "all" })
+        const sock = yield* b.udp.bind(9)
+        const data = pattern(4000, 99)
+        yield* a.udp.send(7777, B, 9, data)
+        const d = yield* sock.take
+        assertBytes(d.data, data, "reassembled datagram")
+        assert.equal(d.src, A)
+        assert.equal((yield* a.ipv4.stats).txFrames, 3)
+        assert.equal((yield* b.ipv4.stats).fragmentsReceived, 3)
+        assert.equal((yield* b.ipv4.stats).reassemblyBytes, 0)
+        // the fragments on the wire (the learning switch floods until it learns, so the raw port may see them)
+        const frags = raw.frames.map(parseIpv4).filter((p) => p !== undefined && p.repr.protocol === IpProtocol.Udp)
+        for (const p of frags) assert.ok(p!.repr.payloadLen + 20 <= 1500)
+      })
+    )))
+
+  it("Don't Fragment above the MTU fails with MessageTooLong", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24" })
+        const e = yield* Effect.flip(s.ipv4.write(A, 253, 1481, () => {}, { dontFragment: true }))
+        assert.equal(e.reason, "MessageTooLong")
+        yield* s.ipv4.write(A, 253, 1480, () => {}, { dontFragment: true })
+        const e2 = yield* Effect.flip(s.ipv4.write(A, 253, 65516, () => {}))
+        assert.equal(e2.reason, "MessageTooLong")
+        const e3 = yield* Effect.flip(s.ipv4.write(A, 253, 1, () => {}, { ttl: 0 }))
+        assert.equal(e3.reason, "InvalidArgument")
+      })
+    )))
+
+  it("loses one fragment: nothing is delivered, and the timeout frees the buffer (TestClock)", () =>
+    runTest(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false } })
+        const sock = yield* s.udp.bind(9)
+        const udp = udpDatagram(RAW, B, 1, 9, pattern(3000))
+        const frag = (off: number, len: number, more: boolean) =>
+          ipv4Frame(s.mac, raw.mac, {
+            src: RAW,
+            dst: B,
+            protocol: IpProtocol.Udp,
+            identification: 77,
+            fragmentOffset: off,
+            moreFragments: more,
+            payload: udp.subarray(off, off + len),
+          })
+        yield* raw.send(frag(0, 1480, true))
+        yield* raw.send(frag(2960, udp.length - 2960, false)) // the middle fragment is lost
+        const st = yield* pollUntil(s.ipv4.stats, (x) => x.fragmentsReceived === 2, "2 fragments")
+        assert.equal(st.reassemblyBytes, 1480 + udp.length - 2960)
+        assert.equal(st.reassemblyDatagrams, 1)
+        yield* TestClock.adjust("29999 millis")
+        assert.ok((yield* s.ipv4.stats).reassemblyBytes > 0)
+        yield* TestClock.adjust("1 millis")
+        const after = yield* pollUntil(s.ipv4.stats, (x) => x.reassemblyBytes === 0, "buffer freed")
+        assert.equal(after.reassemblyDatagrams, 0)
+        assert.equal(after.reassembly.timedOut, 1)
+        assert.equal((yield* s.udp.stats).rxDatagrams, 0)
+        // the late middle fragment starts a new (incomplete) datagram, it does not resurrect the old one
+        yield* raw.send(frag(1480, 1480, true))
+        yield* pollUntil(s.ipv4.stats, (x) => x.fragmentsReceived === 3, "3rd fragment")
+        assert.equal(yield* sock.dropped, 0)
+        assert.equal((yield* s.udp.stats).rxDatagrams, 0)
+      })
+    )))
+
+  it("rejects overlapping fragments (the whole datagram is dropped)", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false } })
+        yield* s.udp.bind(9)
+        const udp = udpDatagram(RAW, B, 1, 9, pattern(2000))
+        const frag = (off: number, len: number, more: boolean) =>
+          ipv4Frame(s.mac, raw.mac, {
+            src: RAW,
+            dst: B,
+            protocol: IpProtocol.Udp,
+            identification: 78,
+            fragmentOffset: off,
+            moreFragments: more,
+            payload: udp.subarray(off, off + len),
+          })
+        yield* raw.send(frag(0, 1024, true))
+        yield* raw.send(frag(1016, udp.length - 1016, false)) // overlaps 8 bytes and would complete it
+        const st = yield* pollUntil(s.ipv4.stats, (x) => x.fragmentsReceived === 2, "2 fragments")
+        assert.equal(st.reassembly.overlaps, 1)
+        assert.equal(st.reassemblyBytes, 0)
+        assert.equal((yield* s.udp.stats).rxDatagrams, 0)
+      })
+    )))
+
+  it("offload capabilities skip checksums end to end (header checksum field 0)", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false } })
+        yield* s.udp.send(1, ip("255.255.255.255"), 9, pattern(4))
+        const f = yield* raw.next((f) => parseUdp(f) !== undefined, "datagram")
+        assert.equal(f[14 + 10] | f[14 + 11], 0)
+        assert.equal(parseUdp(f)!.checksum, 0)
+        assert.deepEqual(s.ipv4.checksum, ChecksumCapabilities.offload)
+      })
+    )))
+})
