@@ -38,12 +38,21 @@ import { Udp } from "./udp/Udp.ts"
 import { ChecksumCapabilities } from "./wire/Checksum.ts"
 import { type Ipv4Address, Ipv4AddressFromString, Ipv4Cidr } from "./wire/Ipv4Address.ts"
 import type { MacAddress } from "./wire/MacAddress.ts"
+import type { TaggedErrorClass } from "./util/TaggedErrorClass.ts"
 
-const int = (minimum: number, maximum: number) => Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum, maximum })))
+const int = (minimum: number, maximum: number): Schema.Int =>
+  Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum, maximum })))
 
-const millis = Schema.Finite.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 86_400_000 })))
+const millis: Schema.Finite = Schema.Finite.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 86_400_000 })))
 
-const ArpConfigSchema = Schema.Struct({
+/** Schema of the `arp` part of a {@link StackConfig}. */
+export const ArpConfigSchema: Schema.Struct<{
+  readonly timeout: Schema.optional<Schema.Finite>
+  readonly retries: Schema.optional<Schema.Int>
+  readonly retryInterval: Schema.optional<Schema.Finite>
+  readonly pendingLimit: Schema.optional<Schema.Int>
+  readonly announce: Schema.optional<Schema.Boolean>
+}> = Schema.Struct({
   /** Lifetime of a learned entry, ms (default 60 000). */
   timeout: Schema.optional(millis),
   /** Requests per resolution (default 5). */
@@ -56,7 +65,13 @@ const ArpConfigSchema = Schema.Struct({
   announce: Schema.optional(Schema.Boolean),
 })
 
-const Ipv4ConfigSchema = Schema.Struct({
+/** Schema of the `ipv4` part of a {@link StackConfig}. */
+export const Ipv4ConfigSchema: Schema.Struct<{
+  readonly defaultTtl: Schema.optional<Schema.Int>
+  readonly reassemblyTimeout: Schema.optional<Schema.Finite>
+  readonly reassemblyMaxBytes: Schema.optional<Schema.Int>
+  readonly reassemblyMaxDatagrams: Schema.optional<Schema.Int>
+}> = Schema.Struct({
   /** TTL of sent datagrams (default 64). */
   defaultTtl: Schema.optional(int(1, 255)),
   /** Reassembly timeout, ms (default 30 000). */
@@ -67,7 +82,13 @@ const Ipv4ConfigSchema = Schema.Struct({
   reassemblyMaxDatagrams: Schema.optional(int(1, 65536)),
 })
 
-const IcmpConfigSchema = Schema.Struct({
+/** Schema of the `icmp` part of a {@link StackConfig}. */
+export const IcmpConfigSchema: Schema.Struct<{
+  readonly rateLimit: Schema.optional<
+    Schema.Struct<{ readonly perSecond: Schema.optional<Schema.Finite>; readonly burst: Schema.optional<Schema.Int> }>
+  >
+  readonly protocolUnreachable: Schema.optional<Schema.Boolean>
+}> = Schema.Struct({
   /** Error messages per second and burst (default 100 / 50). */
   rateLimit: Schema.optional(Schema.Struct({
     perSecond: Schema.optional(Schema.Finite.pipe(Schema.check(Schema.isBetween({ minimum: 0.001, maximum: 1e9 })))),
@@ -77,7 +98,8 @@ const IcmpConfigSchema = Schema.Struct({
   protocolUnreachable: Schema.optional(Schema.Boolean),
 })
 
-const UdpConfigSchema = Schema.Struct({
+/** Schema of the `udp` part of a {@link StackConfig}. */
+export const UdpConfigSchema: Schema.Struct<{ readonly queueSize: Schema.optional<Schema.Int> }> = Schema.Struct({
   /** Receive queue per socket, in datagrams (default 1024). */
   queueSize: Schema.optional(int(1, 1 << 20)),
 })
@@ -168,12 +190,23 @@ export interface StackOverrides {
 /** Which part of the stack failed to build. */
 export type StackErrorReason = "InvalidConfig" | "Link" | "Ethernet" | "Arp" | "Ipv4" | "Icmp" | "Udp"
 
-/** The one error of `Stack.make` / `Stack.layer`. */
-export class StackError extends Data.TaggedError("StackError")<{
+/** The fields of {@link StackError}. */
+export interface StackErrorFields {
+  /** Which kind of failure this is. */
   readonly reason: StackErrorReason
+  /** What went wrong, for a person. */
   readonly message: string
+  /** The cause this error is about. */
   readonly cause?: unknown
-}> {}
+}
+
+/** The base class of {@link StackError}: `Data.TaggedError` with its type spelled out (JSR explicit types). */
+export const StackErrorBase: TaggedErrorClass<"StackError", StackErrorFields> = Data.TaggedError("StackError")<
+  StackErrorFields
+>
+
+/** The one error of `Stack.make` / `Stack.layer`. */
+export class StackError extends StackErrorBase {}
 
 const TAG_TO_REASON: Record<string, StackErrorReason> = {
   BackendError: "Link",

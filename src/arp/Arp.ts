@@ -33,6 +33,7 @@ import { EtherType } from "../wire/Ethernet.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { MacAddress } from "../wire/MacAddress.ts"
 import { ArpCache, type ArpEntry } from "./ArpCache.ts"
+import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 
 export type { ArpEntry } from "./ArpCache.ts"
 
@@ -105,8 +106,13 @@ export interface ArpShape {
   readonly resetStats: Effect.Effect<void>
 }
 
+/** The service key base of {@link Arp}: `Context.Service` with its type spelled out (JSR explicit types). */
+export const ArpBase: Context.ServiceClass<Arp, "vnetif/Arp", ArpShape> = Context.Service<Arp, ArpShape>()(
+  "vnetif/Arp",
+)
+
 /** The ARP layer of one stack. */
-export class Arp extends Context.Service<Arp, ArpShape>()("vnetif/Arp") {
+export class Arp extends ArpBase {
   /** Builds the service on the current {@link Ethernet}. */
   static readonly make: (config: ArpConfig) => Effect.Effect<ArpShape, never, Ethernet | Scope.Scope> = (config) =>
     make(config)
@@ -117,13 +123,21 @@ export class Arp extends Context.Service<Arp, ArpShape>()("vnetif/Arp") {
 /** Why an ARP operation failed. */
 export type ArpErrorReason = "Timeout" | "InvalidAddress"
 
-/** The ARP layer's error. */
-export class ArpError extends Data.TaggedError("ArpError")<{
+/** The fields of {@link ArpError}. */
+export interface ArpErrorFields {
+  /** Which kind of failure this is. */
   readonly reason: ArpErrorReason
+  /** What went wrong, for a person. */
   readonly message: string
   /** The address being resolved. */
   readonly address: Ipv4Address
-}> {}
+}
+
+/** The base class of {@link ArpError}: `Data.TaggedError` with its type spelled out (JSR explicit types). */
+export const ArpErrorBase: TaggedErrorClass<"ArpError", ArpErrorFields> = Data.TaggedError("ArpError")<ArpErrorFields>
+
+/** The ARP layer's error. */
+export class ArpError extends ArpErrorBase {}
 
 /** Default lifetime of a learned entry in milliseconds (RFC 1122 §2.3.2.1: on the order of a minute). */
 export const ARP_DEFAULT_TIMEOUT_MS = 60_000

@@ -27,6 +27,7 @@ import { type NetifError, Vnetif } from "../link/Vnetif.ts"
 import type { ChecksumCapabilities } from "../wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetFrame, EthernetRepr } from "../wire/Ethernet.ts"
 import { MacAddress } from "../wire/MacAddress.ts"
+import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 
 /** An upper-layer receive handler: gets the payload (read-only, valid during the call) and the two MACs. */
 export type EthernetHandler = (payload: Uint8Array, src: MacAddress, dst: MacAddress) => Effect.Effect<void>
@@ -81,8 +82,16 @@ export interface EthernetShape {
   readonly resetStats: Effect.Effect<void>
 }
 
+/** The service key base of {@link Ethernet}: `Context.Service` with its type spelled out (JSR explicit types). */
+export const EthernetBase: Context.ServiceClass<Ethernet, "vnetif/Ethernet", EthernetShape> = Context.Service<
+  Ethernet,
+  EthernetShape
+>()(
+  "vnetif/Ethernet",
+)
+
 /** The Ethernet layer of one stack. */
-export class Ethernet extends Context.Service<Ethernet, EthernetShape>()("vnetif/Ethernet") {
+export class Ethernet extends EthernetBase {
   /** Builds the service on the current {@link Vnetif}; the reader lives as long as the Scope. */
   static readonly make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.suspend(() => make)
   /** A Layer providing {@link Ethernet}; needs {@link Vnetif}. */
@@ -92,11 +101,21 @@ export class Ethernet extends Context.Service<Ethernet, EthernetShape>()("vnetif
 /** Why an Ethernet operation failed. */
 export type EthernetErrorReason = "FrameTooLarge" | "InvalidLength" | "Disconnected" | "Device"
 
-/** The Ethernet layer's error. */
-export class EthernetError extends Data.TaggedError("EthernetError")<{
+/** The fields of {@link EthernetError}. */
+export interface EthernetErrorFields {
+  /** Which kind of failure this is. */
   readonly reason: EthernetErrorReason
+  /** What went wrong, for a person. */
   readonly message: string
-}> {}
+}
+
+/** The base class of {@link EthernetError}: `Data.TaggedError` with its type spelled out (JSR explicit types). */
+export const EthernetErrorBase: TaggedErrorClass<"EthernetError", EthernetErrorFields> = Data.TaggedError(
+  "EthernetError",
+)<EthernetErrorFields>
+
+/** The Ethernet layer's error. */
+export class EthernetError extends EthernetErrorBase {}
 
 const fromNetifError = (e: NetifError): EthernetError =>
   new EthernetError({

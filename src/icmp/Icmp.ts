@@ -31,6 +31,7 @@ import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { IpProtocol, Ipv4Packet } from "../wire/Ipv4.ts"
 import { Icmpv4DstUnreachableCode, Icmpv4Packet, Icmpv4Repr } from "../wire/Icmpv4.ts"
 import { TokenBucket } from "./TokenBucket.ts"
+import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 
 /** Configuration of the ICMP layer. */
 export interface IcmpConfig {
@@ -119,8 +120,13 @@ export interface IcmpShape {
   readonly resetStats: Effect.Effect<void>
 }
 
+/** The service key base of {@link Icmp}: `Context.Service` with its type spelled out (JSR explicit types). */
+export const IcmpBase: Context.ServiceClass<Icmp, "vnetif/Icmp", IcmpShape> = Context.Service<Icmp, IcmpShape>()(
+  "vnetif/Icmp",
+)
+
 /** The ICMP layer of one stack. */
-export class Icmp extends Context.Service<Icmp, IcmpShape>()("vnetif/Icmp") {
+export class Icmp extends IcmpBase {
   /** Builds the service on the current {@link Ipv4}. */
   static readonly make: (config?: IcmpConfig) => Effect.Effect<IcmpShape, never, Ipv4 | Scope.Scope> = (config) =>
     make(config ?? {})
@@ -131,11 +137,21 @@ export class Icmp extends Context.Service<Icmp, IcmpShape>()("vnetif/Icmp") {
 /** Why an ICMP operation failed. */
 export type IcmpErrorReason = "Timeout" | "Unreachable" | "InvalidArgument" | "SendFailed"
 
-/** The ICMP layer's error. */
-export class IcmpError extends Data.TaggedError("IcmpError")<{
+/** The fields of {@link IcmpError}. */
+export interface IcmpErrorFields {
+  /** Which kind of failure this is. */
   readonly reason: IcmpErrorReason
+  /** What went wrong, for a person. */
   readonly message: string
-}> {}
+}
+
+/** The base class of {@link IcmpError}: `Data.TaggedError` with its type spelled out (JSR explicit types). */
+export const IcmpErrorBase: TaggedErrorClass<"IcmpError", IcmpErrorFields> = Data.TaggedError("IcmpError")<
+  IcmpErrorFields
+>
+
+/** The ICMP layer's error. */
+export class IcmpError extends IcmpErrorBase {}
 
 /** Default ping timeout in milliseconds. */
 export const PING_DEFAULT_TIMEOUT_MS = 10_000

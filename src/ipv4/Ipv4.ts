@@ -47,6 +47,7 @@ import {
   type Route,
   validateRoute,
 } from "./Routing.ts"
+import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 
 /** Configuration of the IPv4 layer. Strings are decoded with the wire Schemas (`Ipv4Cidr`, `Ipv4AddressFromString`). */
 export interface Ipv4Config {
@@ -167,8 +168,13 @@ export interface Ipv4Shape {
   readonly resetStats: Effect.Effect<void>
 }
 
+/** The service key base of {@link Ipv4}: `Context.Service` with its type spelled out (JSR explicit types). */
+export const Ipv4Base: Context.ServiceClass<Ipv4, "vnetif/Ipv4", Ipv4Shape> = Context.Service<Ipv4, Ipv4Shape>()(
+  "vnetif/Ipv4",
+)
+
 /** The IPv4 layer of one stack. */
-export class Ipv4 extends Context.Service<Ipv4, Ipv4Shape>()("vnetif/Ipv4") {
+export class Ipv4 extends Ipv4Base {
   /** Builds the service on the current {@link Ethernet} and {@link Arp}. */
   static readonly make: (config: Ipv4Config) => Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet | Arp | Scope.Scope> = (
     config,
@@ -187,11 +193,21 @@ export type Ipv4ErrorReason =
   | "InvalidConfig"
   | "Device"
 
-/** The IPv4 layer's error. */
-export class Ipv4Error extends Data.TaggedError("Ipv4Error")<{
+/** The fields of {@link Ipv4Error}. */
+export interface Ipv4ErrorFields {
+  /** Which kind of failure this is. */
   readonly reason: Ipv4ErrorReason
+  /** What went wrong, for a person. */
   readonly message: string
-}> {}
+}
+
+/** The base class of {@link Ipv4Error}: `Data.TaggedError` with its type spelled out (JSR explicit types). */
+export const Ipv4ErrorBase: TaggedErrorClass<"Ipv4Error", Ipv4ErrorFields> = Data.TaggedError("Ipv4Error")<
+  Ipv4ErrorFields
+>
+
+/** The IPv4 layer's error. */
+export class Ipv4Error extends Ipv4ErrorBase {}
 
 /** Default TTL of sent datagrams (RFC 1700 / Linux). */
 export const IPV4_DEFAULT_TTL = 64

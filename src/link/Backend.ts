@@ -26,6 +26,7 @@
 import type { Duration, Effect } from "effect"
 import { Context, Data } from "effect"
 import type { MacAddress } from "../wire/MacAddress.ts"
+import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 
 /** A port number, assigned by `register` from 0 upwards and never reused. */
 export type PortId = number
@@ -69,11 +70,21 @@ export type BackendErrorReason =
   | "FlushTimeout"
   | "InvalidConfig"
 
-/** The backend's one error type. */
-export class BackendError extends Data.TaggedError("BackendError")<{
+/** The fields of {@link BackendError}. */
+export interface BackendErrorFields {
+  /** Which kind of failure this is. */
   readonly reason: BackendErrorReason
+  /** What went wrong, for a person. */
   readonly message: string
-}> {}
+}
+
+/** The base class of {@link BackendError}: `Data.TaggedError` with its type spelled out (JSR explicit types). */
+export const BackendErrorBase: TaggedErrorClass<"BackendError", BackendErrorFields> = Data.TaggedError("BackendError")<
+  BackendErrorFields
+>
+
+/** The backend's one error type. */
+export class BackendError extends BackendErrorBase {}
 
 /** Options of `register`. */
 export interface RegisterOptions {
@@ -114,8 +125,16 @@ export interface BackendShape {
   readonly ports: Effect.Effect<ReadonlyArray<PortInfo>>
 }
 
+/** The service key base of {@link Backend}: `Context.Service` with its type spelled out (JSR explicit types). */
+export const BackendBase: Context.ServiceClass<Backend, "vnetif/Backend", BackendShape> = Context.Service<
+  Backend,
+  BackendShape
+>()(
+  "vnetif/Backend",
+)
+
 /** The Backend service: one switch (or adapter) that Vnetif devices plug into. */
-export class Backend extends Context.Service<Backend, BackendShape>()("vnetif/Backend") {}
+export class Backend extends BackendBase {}
 
 /** The MAC prefix of every port: 02:50:00:00:00:00 (locally administered, unicast). */
 export const PORT_MAC_BASE: number = 0x0250_0000_0000

@@ -29,6 +29,7 @@ import { Cause, Context, Data, Deferred, Effect, Exit, Layer } from "effect"
 import { ChecksumCapabilities } from "../wire/Checksum.ts"
 import type { MacAddress } from "../wire/MacAddress.ts"
 import { Backend, type BackendError, type FrameListener, type PortId, type PortStats } from "./Backend.ts"
+import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 
 /** Device counters (a snapshot). */
 export interface NetifStats {
@@ -78,8 +79,16 @@ export interface NetworkDeviceShape {
   readonly ready: Effect.Effect<void>
 }
 
+/** The service key base of {@link Vnetif}: `Context.Service` with its type spelled out (JSR explicit types). */
+export const VnetifBase: Context.ServiceClass<Vnetif, "vnetif/Vnetif", NetworkDeviceShape> = Context.Service<
+  Vnetif,
+  NetworkDeviceShape
+>()(
+  "vnetif/Vnetif",
+)
+
 /** The network device service: one Vnetif (or another NetworkDevice implementation). */
-export class Vnetif extends Context.Service<Vnetif, NetworkDeviceShape>()("vnetif/Vnetif") {
+export class Vnetif extends VnetifBase {
   /** Builds a device on the current Backend; it disconnects when the Scope closes. */
   static readonly make: (
     options?: VnetifOptions,
@@ -94,11 +103,21 @@ export class Vnetif extends Context.Service<Vnetif, NetworkDeviceShape>()("vneti
 /** Why a device operation failed. */
 export type NetifErrorReason = "Disconnected" | "FrameTooLarge" | "Backend"
 
-/** The device's one error type. */
-export class NetifError extends Data.TaggedError("NetifError")<{
+/** The fields of {@link NetifError}. */
+export interface NetifErrorFields {
+  /** Which kind of failure this is. */
   readonly reason: NetifErrorReason
+  /** What went wrong, for a person. */
   readonly message: string
-}> {}
+}
+
+/** The base class of {@link NetifError}: `Data.TaggedError` with its type spelled out (JSR explicit types). */
+export const NetifErrorBase: TaggedErrorClass<"NetifError", NetifErrorFields> = Data.TaggedError("NetifError")<
+  NetifErrorFields
+>
+
+/** The device's one error type. */
+export class NetifError extends NetifErrorBase {}
 
 /** Options of {@link Vnetif.make} / {@link Vnetif.layer}. */
 export interface VnetifOptions {

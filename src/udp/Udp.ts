@@ -30,6 +30,7 @@ import { Icmpv4DstUnreachableCode } from "../wire/Icmpv4.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { IpProtocol } from "../wire/Ipv4.ts"
 import { UDP_HEADER_LEN, UdpPacket, UdpRepr } from "../wire/Udp.ts"
+import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 
 /** Configuration of the UDP layer. */
 export interface UdpConfig {
@@ -109,8 +110,13 @@ export interface UdpShape {
   readonly resetStats: Effect.Effect<void>
 }
 
+/** The service key base of {@link Udp}: `Context.Service` with its type spelled out (JSR explicit types). */
+export const UdpBase: Context.ServiceClass<Udp, "vnetif/Udp", UdpShape> = Context.Service<Udp, UdpShape>()(
+  "vnetif/Udp",
+)
+
 /** The UDP layer of one stack. */
-export class Udp extends Context.Service<Udp, UdpShape>()("vnetif/Udp") {
+export class Udp extends UdpBase {
   /** Builds the service on the current {@link Ipv4} and {@link Icmp}. */
   static readonly make: (config?: UdpConfig) => Effect.Effect<UdpShape, never, Ipv4 | Icmp | Scope.Scope> = (
     config,
@@ -122,11 +128,19 @@ export class Udp extends Context.Service<Udp, UdpShape>()("vnetif/Udp") {
 /** Why a UDP operation failed. */
 export type UdpErrorReason = "AddressInUse" | "InvalidPort" | "MessageTooLong" | "NoRoute" | "Closed" | "SendFailed"
 
-/** The UDP layer's error. */
-export class UdpError extends Data.TaggedError("UdpError")<{
+/** The fields of {@link UdpError}. */
+export interface UdpErrorFields {
+  /** Which kind of failure this is. */
   readonly reason: UdpErrorReason
+  /** What went wrong, for a person. */
   readonly message: string
-}> {}
+}
+
+/** The base class of {@link UdpError}: `Data.TaggedError` with its type spelled out (JSR explicit types). */
+export const UdpErrorBase: TaggedErrorClass<"UdpError", UdpErrorFields> = Data.TaggedError("UdpError")<UdpErrorFields>
+
+/** The UDP layer's error. */
+export class UdpError extends UdpErrorBase {}
 
 /** First ephemeral port (RFC 6335 §6). */
 export const EPHEMERAL_PORT_MIN = 49152

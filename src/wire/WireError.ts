@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Cause } from "effect"
+import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 import { Data } from "effect"
 
 /** Why a packet was rejected. */
@@ -23,12 +23,10 @@ export interface WireErrorFields {
   readonly message: string
 }
 
-/** The tagged-error base class of {@link WireError}. */
-const WireErrorBase: new (
-  args: WireErrorFields,
-) => Cause.YieldableError & { readonly _tag: "WireError" } & Readonly<WireErrorFields> = Data.TaggedError(
-  "WireError",
-)<WireErrorFields>
+/** The base class of {@link WireError}: `Data.TaggedError` with its type spelled out (JSR explicit types). */
+export const WireErrorBase: TaggedErrorClass<"WireError", WireErrorFields> = Data.TaggedError("WireError")<
+  WireErrorFields
+>
 
 /** A packet that cannot be parsed: too short, bad checksum, wrong version, unsupported or malformed field. */
 export class WireError extends WireErrorBase {}
