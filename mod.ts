@@ -24,6 +24,7 @@ export * from "./src/wire/Tcp.ts"
 export * from "./src/link/Backend.ts"
 export * from "./src/link/Switch.ts"
 export * from "./src/link/Vnetif.ts"
+export * from "./src/link/Impairment.ts"
 
 // protocol services and the stack
 export * from "./src/ethernet/Ethernet.ts"

@@ -1,0 +1,659 @@
+/**
+ * Link impairments: a {@link Backend} middleware that drops, damages, duplicates and reorders frames, for testing
+ * protocols on a bad link (mirage-tcpip's `Vnetif_backends`, made public and composable).
+ *
+ * `Impairment.layer(spec)` wraps the Backend below it and provides an impaired Backend above it, so `Vnetif` and
+ * `Stack.make` see the bad link without knowing:
+ * ```ts
+ * const link = Impairment.layer({ loss: { probability: 0.01 } }).pipe(Layer.provide(Switch.layer()))
+ * ```
+ * `Impairment.make(spec)` (Backend from the context) and `Impairment.wrap(backend, spec)` give an
+ * {@link ImpairmentHandle}: the impaired Backend plus `setPartitioned`, `stats` and `flushHeld`. Several layers
+ * stack (the outermost acts first), and one spec may list several impairments.
+ *
+ * Where: impairments act on `write`, on the *sending* side, for frames written from every port or only from the
+ * ports listed in `ports`. Frames from other ports pass untouched, at no cost. Receivers are not impaired directly
+ * (a frame dropped on the way out never arrives anywhere).
+ *
+ * Order: the stages run in this fixed order for each frame (a dropped frame goes no further):
+ * 1. `maxFrameSize`: a longer frame fails the write with `BackendError` "FrameTooLarge" (mirage's MTU enforcement).
+ * 2. `partition`: while partitioned (initially `spec.partition`, then `setPartitioned`), every frame is dropped.
+ * 3. `dropAfter`: once `bytes` bytes have been written through this stage (all impaired ports together), the next
+ *    frame opens a window of `duration` during which every frame is dropped (mirage: 1 s after 1 MB). When the
+ *    window ends frames pass again; with `repeat` the count restarts and the next `bytes` open another window.
+ * 4. `loss`: uniform loss, each frame dropped with `probability`.
+ * 5. `smallFrameLoss`: a frame of at most `maxBytes` bytes (mirage: ≤ 100, frames without payload, i.e. bare ACKs)
+ *    is dropped with `probability`.
+ * 6. `corrupt`: with `probability`, one random bit at or after byte `fromByte` (default 14: past the Ethernet header,
+ *    so the frame still reaches its receiver and it is the IP/TCP/UDP checksums that must catch it) is flipped in a
+ *    copy. A frame no longer than `fromByte` is left alone.
+ * 7. `trailingBytes`: 0..`max` zero bytes (uniform) are appended in a copy (mirage: 0–9; what Ethernet padding
+ *    does to short frames). The count is capped so the frame stays within the sending port's `mtu + 14`.
+ * 8. `duplicate`: with `probability` the frame is written twice in a row (the same bytes: allowed by the ownership
+ *    contract).
+ * 9. `reorder`: with `probability` a frame is held back and written after the next `holdFrames` frames of the same
+ *    port (one held frame per port at a time). A held frame is never lost silently: it is also written when
+ *    `flushAfter` (default 10 ms, Clock time) passes without `holdFrames` later frames, when its port is
+ *    unregistered through this backend (before the unregister), on `flushHeld`, and when the Scope closes.
+ *
+ * A later "delay" stage (latency, jitter, bandwidth) belongs after 9: it would put frames in a per-port queue
+ * ordered by due time, served by the same kind of per-port timer fiber that flushes held frames (`heldTimer`).
+ *
+ * Ownership: the writer's frame is never changed. Stages 6 and 7 write into one new buffer (copied once even when
+ * both apply); every other stage passes the very same bytes on.
+ *
+ * Determinism: every random decision comes from Effect's `Random`, without per-frame Effect overhead. When the
+ * backend is built it draws 128 bits per stage from `Random` (or from `Random.withSeed(spec.seed)` when a seed is
+ * given) and seeds one xoshiro128** generator per random stage, which then runs in plain TypeScript on the hot path.
+ * Each stage has its own stream, so adding an impairment to a spec does not change the decisions of the others
+ * (the same seed loses the same frames with or without trailing bytes). Time comes from the `Clock` of the fiber
+ * that builds the backend (used for `dropAfter` and the held-frame timers). So a run under `TestClock` with a
+ * seeded `Random` (`Random.withSeed`, or `spec.seed`) makes the same decisions every time, given the same frames
+ * in the same order.
+ *
+ * Errors: a bad spec fails the build with `BackendError` "InvalidConfig" (decoded with {@link ImpairmentSpecSchema},
+ * every problem listed; unknown keys are refused so a typo cannot silently disable an impairment). One error type
+ * for the whole link layer, so the middleware stays a drop-in Backend.
+ *
+ * Counters: frames dropped or changed here are counted in {@link ImpairmentStats}; the ports' own `PortStats`
+ * (kept by the backend below) count only what reached it.
+ *
+ * @module
+ */
+import type { Scope } from "effect"
+import { Clock, Duration, Effect, Layer, Option, Random, Schema } from "effect"
+import {
+  Backend,
+  BackendError,
+  type BackendShape,
+  MAX_PORT_ID,
+  type PortId,
+  type PortInfo,
+  type PortStats,
+  type RegisterOptions,
+} from "./Backend.ts"
+
+/** Uniform loss: each frame is dropped with `probability` (0..1). */
+export interface LossSpec {
+  /** Probability of dropping a frame, 0..1. */
+  readonly probability: number
+}
+
+/** Loss of small frames only: frames of at most `maxBytes` bytes are dropped with `probability`. */
+export interface SmallFrameLossSpec {
+  /** Probability of dropping a small frame, 0..1. */
+  readonly probability: number
+  /** Largest frame (whole Ethernet frame, in bytes) that counts as small. */
+  readonly maxBytes: number
+}
+
+/** An outage after a volume: drop everything for `duration` once `bytes` bytes have been written. */
+export interface DropAfterSpec {
+  /** Bytes that pass before the window opens. */
+  readonly bytes: number
+  /** Length of the window (a `Duration.Input`: milliseconds, `"1 second"`, …). */
+  readonly duration: Duration.Input
+  /** Open a new window after every further `bytes` bytes (default false: one window, as mirage). */
+  readonly repeat?: boolean
+}
+
+/** Trailing garbage: append 0..`max` zero bytes (uniformly chosen) to each frame. */
+export interface TrailingBytesSpec {
+  /** Most bytes appended, 0..65535. */
+  readonly max: number
+}
+
+/** Duplication: each frame is written twice with `probability`. */
+export interface DuplicateSpec {
+  /** Probability of duplicating a frame, 0..1. */
+  readonly probability: number
+}
+
+/** Reordering: hold a frame back with `probability` and release it after `holdFrames` later frames of its port. */
+export interface ReorderSpec {
+  /** Probability of holding a frame back, 0..1. */
+  readonly probability: number
+  /** How many later frames overtake a held frame, ≥ 1. */
+  readonly holdFrames: number
+  /** Longest time a frame is held when traffic stops (a `Duration.Input`; default 10 ms). */
+  readonly flushAfter?: Duration.Input
+}
+
+/** Corruption: with `probability`, flip one random bit at or after byte `fromByte`, in a copy. */
+export interface CorruptSpec {
+  /** Probability of corrupting a frame, 0..1. */
+  readonly probability: number
+  /** First byte that may be damaged (default 14: the Ethernet header is spared). */
+  readonly fromByte?: number
+}
+
+/** What to do to frames: any combination; stages run in the order of the module docs. */
+export interface ImpairmentSpec {
+  /** Only frames written from these ports are impaired (default: all ports). */
+  readonly ports?: ReadonlyArray<PortId>
+  /** Frames longer than this fail with `BackendError` "FrameTooLarge". */
+  readonly maxFrameSize?: number
+  /** Start partitioned (drop everything) until `setPartitioned(false)`. */
+  readonly partition?: boolean
+  /** Drop everything for a while after a volume has passed. */
+  readonly dropAfter?: DropAfterSpec
+  /** Uniform loss. */
+  readonly loss?: LossSpec
+  /** Loss of small frames only. */
+  readonly smallFrameLoss?: SmallFrameLossSpec
+  /** Flip one bit. */
+  readonly corrupt?: CorruptSpec
+  /** Append zero bytes. */
+  readonly trailingBytes?: TrailingBytesSpec
+  /** Write frames twice. */
+  readonly duplicate?: DuplicateSpec
+  /** Hold frames back. */
+  readonly reorder?: ReorderSpec
+  /** Seed of this backend's generators (default: draw from the context's `Random`). */
+  readonly seed?: number | string
+}
+
+/** Counters of one impaired backend (a snapshot). */
+export interface ImpairmentStats {
+  /** Frames written from impaired ports (each frame once, before any stage). */
+  readonly frames: number
+  /** Frames handed to the backend below (which may still refuse them): duplicates and released held frames too. */
+  readonly passed: number
+  /** Frames refused by `maxFrameSize`. */
+  readonly tooLarge: number
+  /** Frames dropped, all causes: the sum of the four `dropped…` counters. */
+  readonly dropped: number
+  /** Frames dropped while partitioned. */
+  readonly droppedPartition: number
+  /** Frames dropped in a `dropAfter` window. */
+  readonly droppedWindow: number
+  /** Frames dropped by uniform `loss`. */
+  readonly droppedLoss: number
+  /** Frames dropped by `smallFrameLoss`. */
+  readonly droppedSmall: number
+  /** Frames with one bit flipped. */
+  readonly corrupted: number
+  /** Frames that got at least one trailing byte. */
+  readonly trailed: number
+  /** Trailing bytes appended in all. */
+  readonly trailingBytes: number
+  /** Frames written twice. */
+  readonly duplicated: number
+  /** Frames held back by `reorder`. */
+  readonly reordered: number
+  /** Held frames released by the `flushAfter` timer (traffic had stopped). */
+  readonly flushedByTimer: number
+  /** Held frames released by `unregister`, `flushHeld` or the Scope closing. */
+  readonly flushedOnClose: number
+  /** Held frames whose late write failed (their port was already gone below); they are lost. */
+  readonly heldDiscarded: number
+  /** Frames held right now. */
+  readonly held: number
+}
+
+/** An impaired backend: the Backend contract plus run-time controls and counters. */
+export interface ImpairmentHandle extends BackendShape {
+  /** Opens (`true`: drop every frame of the impaired ports) or heals (`false`) the partition. */
+  readonly setPartitioned: (partitioned: boolean) => Effect.Effect<void>
+  /** Whether the partition is open now. */
+  readonly partitioned: Effect.Effect<boolean>
+  /** A snapshot of the counters. */
+  readonly stats: Effect.Effect<ImpairmentStats>
+  /** Sets the counters back to zero (`held` is a state, not a counter: it stays). */
+  readonly resetStats: Effect.Effect<void>
+  /** Writes every held frame now (counted in `flushedOnClose`). */
+  readonly flushHeld: Effect.Effect<void>
+}
+
+// ---- spec schema ---------------------------------------------------------------------------------------------------
+
+const probability: Schema.Finite = Schema.Finite.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 1 })))
+const intBetween = (minimum: number, maximum: number): Schema.Int =>
+  Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum, maximum })))
+const size: Schema.Int = intBetween(0, Number.MAX_SAFE_INTEGER)
+
+const toMillis = (u: unknown): number | undefined => {
+  const d = Duration.fromInput(u as Duration.Input)
+  if (Option.isNone(d)) return undefined
+  const ms = Duration.toMillis(d.value)
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined
+}
+
+const isDurationInput = (u: unknown): u is Duration.Input => toMillis(u) !== undefined
+
+const durationInput: Schema.declare<Duration.Input> = Schema.declare(isDurationInput, {
+  expected: 'a finite duration ≥ 0 (a number of milliseconds, "1 second", a Duration, …)',
+})
+
+/** Schema of {@link ImpairmentSpec}: probabilities in 0..1, sizes and counts non-negative integers. */
+export const ImpairmentSpecSchema: Schema.Codec<ImpairmentSpec> = Schema.Struct({
+  ports: Schema.optionalKey(Schema.Array(intBetween(0, MAX_PORT_ID))),
+  maxFrameSize: Schema.optionalKey(size),
+  partition: Schema.optionalKey(Schema.Boolean),
+  dropAfter: Schema.optionalKey(Schema.Struct({
+    bytes: size,
+    duration: durationInput,
+    repeat: Schema.optionalKey(Schema.Boolean),
+  })),
+  loss: Schema.optionalKey(Schema.Struct({ probability })),
+  smallFrameLoss: Schema.optionalKey(Schema.Struct({ probability, maxBytes: size })),
+  corrupt: Schema.optionalKey(Schema.Struct({ probability, fromByte: Schema.optionalKey(size) })),
+  trailingBytes: Schema.optionalKey(Schema.Struct({ max: intBetween(0, 65535) })),
+  duplicate: Schema.optionalKey(Schema.Struct({ probability })),
+  reorder: Schema.optionalKey(Schema.Struct({
+    probability,
+    holdFrames: intBetween(1, 1_000_000),
+    flushAfter: Schema.optionalKey(durationInput),
+  })),
+  seed: Schema.optionalKey(Schema.Union([Schema.Finite, Schema.String])),
+})
+
+const decodeSpec = Schema.decodeUnknownEffect(ImpairmentSpecSchema)
+
+const decode = (spec: unknown): Effect.Effect<ImpairmentSpec, BackendError> =>
+  Effect.mapError(
+    decodeSpec(spec, { errors: "all", onExcessProperty: "error" }),
+    (e) => new BackendError({ reason: "InvalidConfig", message: `invalid impairment spec: ${e.message}` }),
+  )
+
+// ---- deterministic generator ---------------------------------------------------------------------------------------
+
+/**
+ * xoshiro128** (Blackman & Vigna): 128-bit state, period 2^128 − 1, a few 32-bit operations per draw. Seeded from
+ * Effect's `Random` at build time; `next()` is a float in [0, 1) with 32 bits of resolution.
+ */
+class Xoshiro128 {
+  private a: number
+  private b: number
+  private c: number
+  private d: number
+  constructor(seed: ReadonlyArray<number>) {
+    this.a = seed[0] | 0
+    this.b = seed[1] | 0
+    this.c = seed[2] | 0
+    this.d = seed[3] | 0
+    if ((this.a | this.b | this.c | this.d) === 0) this.a = 1 // the all-zero state is a fixed point
+  }
+  nextU32(): number {
+    const b = this.b
+    const r = Math.imul(b, 5)
+    const result = Math.imul((r << 7) | (r >>> 25), 9) >>> 0
+    const t = b << 9
+    this.c ^= this.a
+    this.d ^= b
+    this.b ^= this.c
+    this.a ^= this.d
+    this.c ^= t
+    this.d = (this.d << 11) | (this.d >>> 21)
+    return result
+  }
+  next(): number {
+    return this.nextU32() / 4294967296
+  }
+}
+
+/** The random stages, in the order their 128-bit seeds are drawn (fixed: a stage's stream never shifts). */
+const STREAMS = ["loss", "smallFrameLoss", "corrupt", "trailingBytes", "duplicate", "reorder"] as const
+
+const drawSeeds: Effect.Effect<ReadonlyArray<ReadonlyArray<number>>> = Effect.gen(function* () {
+  const random = yield* Random.Random
+  return STREAMS.map(() => [0, 1, 2, 3].map(() => Math.floor(random.nextDoubleUnsafe() * 4294967296) | 0))
+})
+
+// ---- the middleware ------------------------------------------------------------------------------------------------
+
+const ETHERNET_HEADER_LEN = 14
+const DEFAULT_FLUSH_AFTER_MS = 10
+
+/** Per-port state: the largest frame the port may send, and the reorder hold. */
+interface PortState {
+  readonly id: PortId
+  readonly maxFrame: number
+  closed: boolean
+  held: Uint8Array | undefined
+  heldRemaining: number
+  heldDeadline: number
+  timerRunning: boolean
+}
+
+interface Counters {
+  frames: number
+  passed: number
+  tooLarge: number
+  droppedPartition: number
+  droppedWindow: number
+  droppedLoss: number
+  droppedSmall: number
+  corrupted: number
+  trailed: number
+  trailingBytes: number
+  duplicated: number
+  reordered: number
+  flushedByTimer: number
+  flushedOnClose: number
+  heldDiscarded: number
+}
+
+const zeroCounters = (): Counters => ({
+  frames: 0,
+  passed: 0,
+  tooLarge: 0,
+  droppedPartition: 0,
+  droppedWindow: 0,
+  droppedLoss: 0,
+  droppedSmall: 0,
+  corrupted: 0,
+  trailed: 0,
+  trailingBytes: 0,
+  duplicated: 0,
+  reordered: 0,
+  flushedByTimer: 0,
+  flushedOnClose: 0,
+  heldDiscarded: 0,
+})
+
+const wrap = (
+  inner: BackendShape,
+  rawSpec: ImpairmentSpec,
+): Effect.Effect<ImpairmentHandle, BackendError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const spec = yield* decode(rawSpec)
+    const seeds = yield* (spec.seed === undefined ? drawSeeds : Random.withSeed(drawSeeds, spec.seed))
+    const rng = (stream: (typeof STREAMS)[number]): Xoshiro128 => new Xoshiro128(seeds[STREAMS.indexOf(stream)])
+    const clock = yield* Clock.Clock
+    const scope = yield* Effect.scope
+
+    // Configuration, flattened into constants for the hot path (0 / Infinity mean "stage off").
+    const portFilter = spec.ports === undefined ? undefined : new Set(spec.ports)
+    const maxFrameSize = spec.maxFrameSize ?? Number.POSITIVE_INFINITY
+    const windowBytes = spec.dropAfter?.bytes ?? -1
+    const windowMs = spec.dropAfter === undefined ? 0 : toMillis(spec.dropAfter.duration) ?? 0
+    const windowRepeat = spec.dropAfter?.repeat ?? false
+    const lossP = spec.loss?.probability ?? 0
+    const smallP = spec.smallFrameLoss?.probability ?? 0
+    const smallMax = spec.smallFrameLoss?.maxBytes ?? -1
+    const corruptP = spec.corrupt?.probability ?? 0
+    const corruptFrom = spec.corrupt?.fromByte ?? ETHERNET_HEADER_LEN
+    const trailMax = spec.trailingBytes?.max ?? 0
+    const dupP = spec.duplicate?.probability ?? 0
+    const reorderP = spec.reorder?.probability ?? 0
+    const holdFrames = spec.reorder?.holdFrames ?? 1
+    const flushAfterMs = spec.reorder?.flushAfter === undefined
+      ? DEFAULT_FLUSH_AFTER_MS
+      : toMillis(spec.reorder.flushAfter) ?? DEFAULT_FLUSH_AFTER_MS
+
+    const lossRng = rng("loss")
+    const smallRng = rng("smallFrameLoss")
+    const corruptRng = rng("corrupt")
+    const trailRng = rng("trailingBytes")
+    const dupRng = rng("duplicate")
+    const reorderRng = rng("reorder")
+
+    let partitioned = spec.partition ?? false
+    // dropAfter: bytes counted towards the next window; end of the open window (-1: none); one-shot done.
+    let windowCount = 0
+    let windowUntil = -1
+    let windowDone = windowBytes < 0
+    let c = zeroCounters()
+    const states = new Map<PortId, PortState>()
+
+    const newState = (info: PortInfo): PortState => {
+      const st: PortState = {
+        id: info.id,
+        maxFrame: info.mtu + ETHERNET_HEADER_LEN,
+        closed: false,
+        held: undefined,
+        heldRemaining: 0,
+        heldDeadline: 0,
+        timerRunning: false,
+      }
+      states.set(info.id, st)
+      return st
+    }
+
+    /** State of a port registered on the backend below directly (not through us): looked up once. */
+    const discover = (id: PortId): Effect.Effect<PortState | undefined> =>
+      Effect.map(inner.ports, (ps) => {
+        const known = states.get(id)
+        if (known !== undefined) return known
+        const info = ps.find((p) => p.id === id)
+        return info === undefined ? undefined : newState(info)
+      })
+
+    // ---- stage 3: the dropAfter window (plain TS) -----------------------------------------------------------------
+
+    /** True when the frame falls in a window. */
+    const inWindow = (len: number): boolean => {
+      if (windowDone) return false
+      if (windowUntil < 0) {
+        if (windowCount + len <= windowBytes) {
+          windowCount += len
+          return false
+        }
+        windowUntil = clock.currentTimeMillisUnsafe() + windowMs
+      }
+      if (clock.currentTimeMillisUnsafe() < windowUntil) return true
+      // The window is over: this frame passes and starts the next count.
+      windowUntil = -1
+      windowCount = len
+      if (!windowRepeat) windowDone = true
+      return false
+    }
+
+    // ---- delivery to the backend below ----------------------------------------------------------------------------
+
+    const pass = (id: PortId, frame: Uint8Array): Effect.Effect<void, BackendError> => {
+      c.passed++
+      return inner.write(id, frame)
+    }
+
+    /** Writes a released held frame; a failure (port gone below) is counted, never raised. */
+    const writeHeld = (id: PortId, frame: Uint8Array): Effect.Effect<void> =>
+      Effect.catch(pass(id, frame), () =>
+        Effect.sync(() => {
+          c.heldDiscarded++
+        }))
+
+    const takeHeld = (st: PortState): Uint8Array | undefined => {
+      const f = st.held
+      st.held = undefined
+      return f
+    }
+
+    /** The per-port timer: sleeps until the held frame's deadline and writes it if it is still held. */
+    const heldTimer = (st: PortState): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (st.held === undefined) {
+          st.timerRunning = false
+          return Effect.void
+        }
+        const wait = st.heldDeadline - clock.currentTimeMillisUnsafe()
+        if (wait > 0) return Effect.andThen(clock.sleep(Duration.millis(wait)), heldTimer(st))
+        st.timerRunning = false
+        const f = takeHeld(st)!
+        c.flushedByTimer++
+        return writeHeld(st.id, f)
+      })
+
+    const flushPort = (st: PortState | undefined): Effect.Effect<void> => {
+      if (st === undefined || st.held === undefined) return Effect.void
+      const f = takeHeld(st)!
+      c.flushedOnClose++
+      return writeHeld(st.id, f)
+    }
+
+    const flushHeld: Effect.Effect<void> = Effect.suspend(() =>
+      Effect.forEach(Array.from(states.values()), flushPort, { discard: true })
+    )
+
+    yield* Effect.addFinalizer(() => flushHeld)
+
+    /** Stage 9 and the writes: `copies` (1 or 2) writes of `frame`, some held back. */
+    const reorderAndWrite = (st: PortState, frame: Uint8Array, copies: number): Effect.Effect<void, BackendError> => {
+      // Writes in order; `undefined` stands for the current frame, a buffer for a released held frame.
+      const out: Array<Uint8Array | undefined> = []
+      let startTimer = false
+      for (let i = 0; i < copies; i++) {
+        if (st.held === undefined && reorderRng.next() < reorderP) {
+          st.held = frame
+          st.heldRemaining = holdFrames
+          st.heldDeadline = clock.currentTimeMillisUnsafe() + flushAfterMs
+          c.reordered++
+          if (!st.timerRunning) startTimer = st.timerRunning = true
+          continue
+        }
+        out.push(undefined)
+        if (st.held !== undefined && --st.heldRemaining <= 0) out.push(takeHeld(st))
+      }
+      let eff: Effect.Effect<void, BackendError> = Effect.void
+      for (let i = out.length - 1; i >= 0; i--) {
+        const f = out[i]
+        // The current frame's error is the writer's; a released held frame's failure is only counted.
+        eff = f === undefined ? Effect.andThen(pass(st.id, frame), eff) : Effect.andThen(writeHeld(st.id, f), eff)
+      }
+      return startTimer ? Effect.andThen(Effect.forkIn(heldTimer(st), scope), eff) : eff
+    }
+
+    /** The pipeline for one frame of an impaired port (stages 1–9). */
+    const impairedWrite = (st: PortState, frame: Uint8Array): Effect.Effect<void, BackendError> =>
+      Effect.suspend(() => {
+        if (st.closed) return inner.write(st.id, frame) // let the backend below report the closed port
+        const len = frame.length
+        c.frames++
+        if (len > maxFrameSize) {
+          c.tooLarge++
+          return Effect.fail(
+            new BackendError({
+              reason: "FrameTooLarge",
+              message: `frame of ${len} bytes exceeds the impairment's maxFrameSize ${maxFrameSize} (port ${st.id})`,
+            }),
+          )
+        }
+        if (partitioned) {
+          c.droppedPartition++
+          return Effect.void
+        }
+        if (!windowDone && inWindow(len)) {
+          c.droppedWindow++
+          return Effect.void
+        }
+        if (lossP > 0 && lossRng.next() < lossP) {
+          c.droppedLoss++
+          return Effect.void
+        }
+        if (len <= smallMax && smallP > 0 && smallRng.next() < smallP) {
+          c.droppedSmall++
+          return Effect.void
+        }
+        let out = frame
+        const flipBit = corruptP > 0 && len > corruptFrom && corruptRng.next() < corruptP
+          ? Math.floor(corruptRng.next() * (len - corruptFrom) * 8)
+          : -1
+        let extra = trailMax > 0 ? Math.floor(trailRng.next() * (trailMax + 1)) : 0
+        if (extra > st.maxFrame - len) extra = Math.max(0, st.maxFrame - len)
+        if (flipBit >= 0 || extra > 0) {
+          out = new Uint8Array(len + extra) // zero-filled: the trailing bytes are zeros
+          out.set(frame)
+          if (flipBit >= 0) {
+            out[corruptFrom + (flipBit >>> 3)] ^= 1 << (flipBit & 7)
+            c.corrupted++
+          }
+          if (extra > 0) {
+            c.trailed++
+            c.trailingBytes += extra
+          }
+        }
+        let copies = 1
+        if (dupP > 0 && dupRng.next() < dupP) {
+          copies = 2
+          c.duplicated++
+        }
+        if (reorderP > 0 || st.held !== undefined) return reorderAndWrite(st, out, copies)
+        return copies === 1 ? pass(st.id, out) : Effect.andThen(pass(st.id, out), pass(st.id, out))
+      })
+
+    // ---- the Backend contract -------------------------------------------------------------------------------------
+
+    const write = (id: PortId, frame: Uint8Array): Effect.Effect<void, BackendError> => {
+      if (portFilter !== undefined && !portFilter.has(id)) return inner.write(id, frame)
+      const st = states.get(id)
+      if (st !== undefined) return impairedWrite(st, frame)
+      return Effect.flatMap(
+        discover(id),
+        (found) => found === undefined ? inner.write(id, frame) : impairedWrite(found, frame),
+      )
+    }
+
+    const register = (options?: RegisterOptions): Effect.Effect<PortInfo, BackendError> =>
+      Effect.map(inner.register(options), (info) => {
+        newState(info)
+        return info
+      })
+
+    const close = (id: PortId): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const st = states.get(id)
+        if (st === undefined) return Effect.void
+        st.closed = true
+        states.delete(id)
+        return flushPort(st)
+      })
+
+    const unregister = (id: PortId): Effect.Effect<PortStats, BackendError> =>
+      Effect.andThen(close(id), inner.unregister(id))
+
+    const unregisterAndFlush: BackendShape["unregisterAndFlush"] = (id, timeout) =>
+      Effect.andThen(close(id), inner.unregisterAndFlush(id, timeout))
+
+    const stats: Effect.Effect<ImpairmentStats> = Effect.sync(() => {
+      let held = 0
+      for (const st of states.values()) if (st.held !== undefined) held++
+      return {
+        ...c,
+        dropped: c.droppedPartition + c.droppedWindow + c.droppedLoss + c.droppedSmall,
+        held,
+      }
+    })
+
+    return {
+      register,
+      unregister,
+      unregisterAndFlush,
+      mac: inner.mac,
+      write,
+      setListener: inner.setListener,
+      portStats: inner.portStats,
+      resetPortStats: inner.resetPortStats,
+      ports: inner.ports,
+      setPartitioned: (b: boolean) =>
+        Effect.sync(() => {
+          partitioned = b
+        }),
+      partitioned: Effect.sync(() => partitioned),
+      stats,
+      resetStats: Effect.sync(() => {
+        c = zeroCounters()
+      }),
+      flushHeld,
+    }
+  })
+
+const make = (spec: ImpairmentSpec): Effect.Effect<ImpairmentHandle, BackendError, Backend | Scope.Scope> =>
+  Effect.gen(function* () {
+    return yield* wrap(yield* Backend, spec)
+  })
+
+const layer = (spec: ImpairmentSpec): Layer.Layer<Backend, BackendError, Backend> => Layer.effect(Backend, make(spec))
+
+/** Link impairments as Backend middleware: `Impairment.layer(spec)`, `Impairment.make(spec)`, `Impairment.wrap`. */
+export const Impairment: {
+  /** A Layer that wraps the Backend below it and provides the impaired Backend above it. */
+  readonly layer: (spec: ImpairmentSpec) => Layer.Layer<Backend, BackendError, Backend>
+  /** Wraps the context's Backend; the handle lives as long as the Scope (held frames are flushed on close). */
+  readonly make: (spec: ImpairmentSpec) => Effect.Effect<ImpairmentHandle, BackendError, Backend | Scope.Scope>
+  /** Wraps a Backend value; the handle lives as long as the Scope. */
+  readonly wrap: (
+    backend: BackendShape,
+    spec: ImpairmentSpec,
+  ) => Effect.Effect<ImpairmentHandle, BackendError, Scope.Scope>
+} = { layer, make, wrap }
