@@ -18,7 +18,11 @@ const cmd = new Deno.Command(Deno.execPath(), {
   stderr: "piped",
 })
 const out = await cmd.output()
-const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr)
+// strip ANSI colours in case the environment forces them (e.g. FORCE_COLOR)
+const text = (new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr)).replace(
+  /\x1b\[[0-9;]*m/g,
+  "",
+)
 
 const projectText: string[] = []
 const walk = (dir: string) => {

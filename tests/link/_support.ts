@@ -85,14 +85,23 @@ export const sink = (): Sink => {
 }
 
 /** Yields to the scheduler up to `max` times until `cond` holds; fails the test otherwise (no real sleeping). */
-export const yieldUntil = (cond: () => boolean, what: string, max: number = 10_000): Effect.Effect<void> =>
+export const yieldUntil = (cond: () => boolean, what: string, maxMillis: number = 10_000): Effect.Effect<void> =>
   Effect.gen(function* () {
-    for (let i = 0; i < max; i++) {
+    const deadline = performance.now() + maxMillis
+    for (let i = 0;; i++) {
       if (cond()) return
-      yield* Effect.yieldNow
+      if (performance.now() > deadline) break
+      // mostly fiber yields; every 64th try a real macrotask, so a loaded machine's timers and I/O get their turn
+      if ((i & 63) === 63) yield* macrotask
+      else yield* Effect.yieldNow
     }
-    assert.fail(`condition not reached after ${max} yields: ${what}`)
+    assert.fail(`condition not reached within ${maxMillis} ms of real time: ${what}`)
   })
 
+/** Yields to the host event loop once (a real `setTimeout(0)`, independent of any TestClock). */
+export const macrotask: Effect.Effect<void> = Effect.callback<void>((resume) => {
+  const t = setTimeout(() => resume(Effect.void), 0)
+  return Effect.sync(() => clearTimeout(t))
+})
 /** `[0, 1, …, n - 1]` shifted by `from`. */
 export const range = (from: number, n: number): Array<number> => Array.from({ length: n }, (_, i) => from + i)

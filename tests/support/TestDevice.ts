@@ -394,13 +394,23 @@ export const pollUntil = <A>(
   e: Effect.Effect<A>,
   cond: (a: A) => boolean,
   what: string,
-  max = 10_000,
+  maxMillis = 10_000,
 ): Effect.Effect<A> =>
   Effect.gen(function* () {
-    for (let i = 0; i < max; i++) {
+    const deadline = performance.now() + maxMillis
+    for (let i = 0;; i++) {
       const a = yield* e
       if (cond(a)) return a
-      yield* Effect.yieldNow
+      if (performance.now() > deadline) break
+      // mostly fiber yields; every 64th try a real macrotask, so I/O and timers of a loaded machine get their turn
+      if ((i & 63) === 63) yield* macrotask
+      else yield* Effect.yieldNow
     }
-    return assert.fail(`condition not reached after ${max} tries: ${what}`)
+    return assert.fail(`condition not reached within ${maxMillis} ms of real time: ${what}`)
   })
+
+/** Yields to the host event loop once (a real `setTimeout(0)`, independent of any TestClock). */
+export const macrotask: Effect.Effect<void> = Effect.callback<void>((resume) => {
+  const t = setTimeout(() => resume(Effect.void), 0)
+  return Effect.sync(() => clearTimeout(t))
+})
