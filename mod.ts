@@ -19,12 +19,16 @@ export * from "./src/wire/Ipv4.ts"
 export * from "./src/wire/Icmpv4.ts"
 export * from "./src/wire/Udp.ts"
 export * from "./src/wire/Tcp.ts"
+export * from "./src/wire/Pcap.ts"
 
 // link: backend contract, in-process switch, network device
 export * from "./src/link/Backend.ts"
 export * from "./src/link/Switch.ts"
 export * from "./src/link/Vnetif.ts"
 export * from "./src/link/Impairment.ts"
+export * from "./src/link/Capture.ts"
+export * from "./src/link/Trace.ts"
+export * from "./src/link/Metrics.ts"
 
 // protocol services and the stack
 export * from "./src/ethernet/Ethernet.ts"

@@ -35,33 +35,60 @@
  *    port (one held frame per port at a time). A held frame is never lost silently: it is also written when
  *    `flushAfter` (default 10 ms, Clock time) passes without `holdFrames` later frames, when its port is
  *    unregistered through this backend (before the unregister), on `flushHeld`, and when the Scope closes.
+ * 10. `rate`: a token bucket per sending port (its uplink): `bitsPerSecond`, a bucket of `burstBytes` (default one
+ *    frame of the port's MTU, `mtu + 14`) and a bounded FIFO queue of `queueBytes` bytes waiting to be sent. A frame
+ *    leaves when the bucket holds its size (a frame larger than the bucket leaves when the bucket is full, and
+ *    leaves a debt), never before the frame in front of it. A frame that finds a non-empty queue with no room for
+ *    it is dropped (tail drop) and counted in `droppedQueue`. Default `queueBytes`: the bandwidth-delay product
+ *    `bitsPerSecond / 8 × 2 × delay.latency` (the round trip of a symmetric link whose other direction has the same
+ *    latency: the classic buffer for one TCP flow to keep the link busy), at least 64 KiB.
+ * 11. `delay`: each frame arrives `latency` after it leaves the rate stage (or after the write), plus a jitter drawn
+ *    uniformly from [-`jitter`, +`jitter`] by the stage's own generator (a delay never goes below 0). With
+ *    `correlation` ρ (0..1), the uniform draw is `(1 - ρ)·u + ρ·previous` (netem's correlated jitter). By default
+ *    a frame is never released before the previous frame of the same port (its due time is raised to that frame's:
+ *    jitter spreads frames, never reorders them); with `reorder: true` frames are released in due-time order, so
+ *    a jitter larger than the spacing of frames reorders them.
  *
- * A later "delay" stage (latency, jitter, bandwidth) belongs after 9: it would put frames in a per-port queue
- * ordered by due time, served by the same kind of per-port timer fiber that flushes held frames (`heldTimer`).
+ * Stages 10 and 11 put frames in a per-port line ordered by due time, served by ONE timer fiber per port (started
+ * when the line becomes non-empty, ended when it is empty: never a fiber per frame) that sleeps with the `Clock`
+ * until the first due time and then writes every frame that is due, in order. Under `TestClock` a frame is written
+ * exactly at its due time (a frame written at t = 0 through a 10 ms latency reaches the backend below at t = 10 ms,
+ * not before). A frame that needs no wait (idle link, no latency) is written at once, on the writer's fiber, and
+ * keeps the backend's error; a delayed frame's later write failure (its port gone below) is counted in
+ * `delayedDiscarded`. A frame larger than the port's `mtu + 14`, or a runt, skips the line: it is written at once
+ * so the backend below reports it (typed `FrameTooLarge`, `txErrors`). Like held frames, frames still in the line
+ * are written at once (not lost) when their port is unregistered through this backend, on `flushHeld`, and when
+ * the Scope closes (so closing a test under `TestClock` never waits for virtual time). Due times are computed from
+ * the rate and the delays, not measured, so the average rate is exact even with the live `Clock`, whose timers have
+ * the granularity of the platform's `setTimeout` (about 1 ms: frames due within the same millisecond leave together).
+ * A port has at most two timer fibers: this one and the reorder stage's held-frame timer.
  *
  * Ownership: the writer's frame is never changed. Stages 6 and 7 write into one new buffer (copied once even when
- * both apply); every other stage passes the very same bytes on.
+ * both apply); every other stage passes the very same bytes on (a delayed frame is kept as is until written: the
+ * ownership contract makes that safe).
  *
  * Determinism: every random decision comes from Effect's `Random`, without per-frame Effect overhead. When the
  * backend is built it draws 128 bits per stage from `Random` (or from `Random.withSeed(spec.seed)` when a seed is
- * given) and seeds one xoshiro128** generator per random stage, which then runs in plain TypeScript on the hot path.
- * Each stage has its own stream, so adding an impairment to a spec does not change the decisions of the others
- * (the same seed loses the same frames with or without trailing bytes). Time comes from the `Clock` of the fiber
- * that builds the backend (used for `dropAfter` and the held-frame timers). So a run under `TestClock` with a
- * seeded `Random` (`Random.withSeed`, or `spec.seed`) makes the same decisions every time, given the same frames
- * in the same order.
+ * given) and seeds one xoshiro128** generator per random stage (the jitter of `delay` included), which then runs in
+ * plain TypeScript on the hot path. Each stage has its own stream, so adding an impairment to a spec does not change
+ * the decisions of the others (the same seed loses the same frames with or without trailing bytes). Time comes from
+ * the `Clock` of the fiber that builds the backend (used for `dropAfter`, the held-frame timers and the delay line).
+ * So a run under `TestClock` with a seeded `Random` (`Random.withSeed`, or `spec.seed`) makes the same decisions
+ * every time, given the same frames in the same order.
  *
  * Errors: a bad spec fails the build with `BackendError` "InvalidConfig" (decoded with {@link ImpairmentSpecSchema},
  * every problem listed; unknown keys are refused so a typo cannot silently disable an impairment). One error type
  * for the whole link layer, so the middleware stays a drop-in Backend.
  *
  * Counters: frames dropped or changed here are counted in {@link ImpairmentStats}; the ports' own `PortStats`
- * (kept by the backend below) count only what reached it.
+ * (kept by the backend below) count only what reached it. The handle is also a `LinkDropSource` (`dropCounters`:
+ * drops by reason, plus those reported by the backend below), which `LinkMetrics` publishes as Effect Metrics.
  *
  * @module
  */
-import type { Scope } from "effect"
+import type { Fiber, Scope } from "effect"
 import { Clock, Duration, Effect, Layer, Option, Random, Schema } from "effect"
+import { dropCountersOf, type LinkDropSource, mergeDropCounters } from "./Metrics.ts"
 import {
   Backend,
   BackendError,
@@ -127,6 +154,28 @@ export interface CorruptSpec {
   readonly fromByte?: number
 }
 
+/** Latency and jitter (stage 11): each frame is due `latency ± jitter` after it leaves the rate stage. */
+export interface DelaySpec {
+  /** Base one-way delay (a `Duration.Input`: milliseconds, `"20 millis"`, …). */
+  readonly latency: Duration.Input
+  /** Largest deviation from `latency`, drawn uniformly in [-jitter, +jitter] (default 0). */
+  readonly jitter?: Duration.Input
+  /** Correlation of successive jitter draws, 0..1 (default 0: independent). */
+  readonly correlation?: number
+  /** Let jitter reorder frames of one port (default false: a frame never overtakes the previous one). */
+  readonly reorder?: boolean
+}
+
+/** Bandwidth shaping (stage 10): a token bucket per sending port with a bounded FIFO queue. */
+export interface RateSpec {
+  /** Link rate in bits per second (> 0). */
+  readonly bitsPerSecond: number
+  /** Bucket size in bytes: how much may leave back to back (default: one frame of the port's MTU). */
+  readonly burstBytes?: number
+  /** Bytes that may wait in the queue (default: bandwidth × 2 × `delay.latency`, at least 64 KiB). */
+  readonly queueBytes?: number
+}
+
 /** What to do to frames: any combination; stages run in the order of the module docs. */
 export interface ImpairmentSpec {
   /** Only frames written from these ports are impaired (default: all ports). */
@@ -149,6 +198,10 @@ export interface ImpairmentSpec {
   readonly duplicate?: DuplicateSpec
   /** Hold frames back. */
   readonly reorder?: ReorderSpec
+  /** Shape to a bandwidth (token bucket + bounded queue). */
+  readonly rate?: RateSpec
+  /** Delay frames (latency and jitter). */
+  readonly delay?: DelaySpec
   /** Seed of this backend's generators (default: draw from the context's `Random`). */
   readonly seed?: number | string
 }
@@ -161,7 +214,7 @@ export interface ImpairmentStats {
   readonly passed: number
   /** Frames refused by `maxFrameSize`. */
   readonly tooLarge: number
-  /** Frames dropped, all causes: the sum of the four `dropped…` counters. */
+  /** Frames dropped, all causes: the sum of the five `dropped…` counters. */
   readonly dropped: number
   /** Frames dropped while partitioned. */
   readonly droppedPartition: number
@@ -171,6 +224,8 @@ export interface ImpairmentStats {
   readonly droppedLoss: number
   /** Frames dropped by `smallFrameLoss`. */
   readonly droppedSmall: number
+  /** Frames dropped by `rate` because its queue was full (tail drop). */
+  readonly droppedQueue: number
   /** Frames with one bit flipped. */
   readonly corrupted: number
   /** Frames that got at least one trailing byte. */
@@ -189,10 +244,18 @@ export interface ImpairmentStats {
   readonly heldDiscarded: number
   /** Frames held right now. */
   readonly held: number
+  /** Frames that waited in the delay line (rate and/or delay) before being written. */
+  readonly delayed: number
+  /** Delayed frames whose late write failed (their port was already gone below); they are lost. */
+  readonly delayedDiscarded: number
+  /** Frames in the delay line right now (queued or in flight). */
+  readonly inFlight: number
+  /** Bytes waiting in the rate queues right now (not yet sent). */
+  readonly queuedBytes: number
 }
 
 /** An impaired backend: the Backend contract plus run-time controls and counters. */
-export interface ImpairmentHandle extends BackendShape {
+export interface ImpairmentHandle extends BackendShape, LinkDropSource {
   /** Opens (`true`: drop every frame of the impaired ports) or heals (`false`) the partition. */
   readonly setPartitioned: (partitioned: boolean) => Effect.Effect<void>
   /** Whether the partition is open now. */
@@ -201,7 +264,7 @@ export interface ImpairmentHandle extends BackendShape {
   readonly stats: Effect.Effect<ImpairmentStats>
   /** Sets the counters back to zero (`held` is a state, not a counter: it stays). */
   readonly resetStats: Effect.Effect<void>
-  /** Writes every held frame now (counted in `flushedOnClose`). */
+  /** Writes every held frame and every frame of the delay line now (held ones counted in `flushedOnClose`). */
   readonly flushHeld: Effect.Effect<void>
 }
 
@@ -244,6 +307,17 @@ export const ImpairmentSpecSchema: Schema.Codec<ImpairmentSpec> = Schema.Struct(
     probability,
     holdFrames: intBetween(1, 1_000_000),
     flushAfter: Schema.optionalKey(durationInput),
+  })),
+  rate: Schema.optionalKey(Schema.Struct({
+    bitsPerSecond: Schema.Finite.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 1e15 }))),
+    burstBytes: Schema.optionalKey(intBetween(1, Number.MAX_SAFE_INTEGER)),
+    queueBytes: Schema.optionalKey(size),
+  })),
+  delay: Schema.optionalKey(Schema.Struct({
+    latency: durationInput,
+    jitter: Schema.optionalKey(durationInput),
+    correlation: Schema.optionalKey(probability),
+    reorder: Schema.optionalKey(Schema.Boolean),
   })),
   seed: Schema.optionalKey(Schema.Union([Schema.Finite, Schema.String])),
 })
@@ -293,7 +367,7 @@ class Xoshiro128 {
 }
 
 /** The random stages, in the order their 128-bit seeds are drawn (fixed: a stage's stream never shifts). */
-const STREAMS = ["loss", "smallFrameLoss", "corrupt", "trailingBytes", "duplicate", "reorder"] as const
+const STREAMS = ["loss", "smallFrameLoss", "corrupt", "trailingBytes", "duplicate", "reorder", "delay"] as const
 
 const drawSeeds: Effect.Effect<ReadonlyArray<ReadonlyArray<number>>> = Effect.gen(function* () {
   const random = yield* Random.Random
@@ -304,8 +378,18 @@ const drawSeeds: Effect.Effect<ReadonlyArray<ReadonlyArray<number>>> = Effect.ge
 
 const ETHERNET_HEADER_LEN = 14
 const DEFAULT_FLUSH_AFTER_MS = 10
+/** Smallest default rate queue (64 KiB), whatever the bandwidth-delay product. */
+const MIN_DEFAULT_QUEUE_BYTES = 65536
+/** Slack in time comparisons (1 ns), so a float rounding can never make the line timer spin. */
+const EPS_MS = 1e-6
 
-/** Per-port state: the largest frame the port may send, and the reorder hold. */
+/** A frame in the delay line: written to the backend below at `due` (Clock milliseconds). */
+interface LineEntry {
+  readonly frame: Uint8Array
+  readonly due: number
+}
+
+/** Per-port state: the largest frame the port may send, the reorder hold, the rate bucket and the delay line. */
 interface PortState {
   readonly id: PortId
   readonly maxFrame: number
@@ -314,6 +398,26 @@ interface PortState {
   heldRemaining: number
   heldDeadline: number
   timerRunning: boolean
+  /** Token bucket: the time (ms) at which the bucket is full again; -Infinity when it is full. */
+  tat: number
+  /** Departure time of the last frame through the rate stage (FIFO). */
+  lastDepart: number
+  /** Departure times and sizes of the frames not yet sent (the rate queue), oldest first from `qHead`. */
+  qDeparts: Array<number>
+  qLens: Array<number>
+  qHead: number
+  qBytes: number
+  /** Due time of the last frame put in the line (no-reorder mode). */
+  lastDue: number
+  /** Previous uniform draw of the jitter (correlation). */
+  prevU: number
+  /** The delay line, sorted by due time, oldest first from `lineHead`. */
+  line: Array<LineEntry>
+  lineHead: number
+  /** The line's timer fiber (undefined when the line is empty), the due time it sleeps for, its generation. */
+  lineFiber: Fiber.Fiber<void> | undefined
+  lineTarget: number
+  lineGen: number
 }
 
 interface Counters {
@@ -324,6 +428,7 @@ interface Counters {
   droppedWindow: number
   droppedLoss: number
   droppedSmall: number
+  droppedQueue: number
   corrupted: number
   trailed: number
   trailingBytes: number
@@ -332,6 +437,8 @@ interface Counters {
   flushedByTimer: number
   flushedOnClose: number
   heldDiscarded: number
+  delayed: number
+  delayedDiscarded: number
 }
 
 const zeroCounters = (): Counters => ({
@@ -342,6 +449,7 @@ const zeroCounters = (): Counters => ({
   droppedWindow: 0,
   droppedLoss: 0,
   droppedSmall: 0,
+  droppedQueue: 0,
   corrupted: 0,
   trailed: 0,
   trailingBytes: 0,
@@ -350,6 +458,8 @@ const zeroCounters = (): Counters => ({
   flushedByTimer: 0,
   flushedOnClose: 0,
   heldDiscarded: 0,
+  delayed: 0,
+  delayedDiscarded: 0,
 })
 
 const wrap = (
@@ -381,6 +491,18 @@ const wrap = (
     const flushAfterMs = spec.reorder?.flushAfter === undefined
       ? DEFAULT_FLUSH_AFTER_MS
       : toMillis(spec.reorder.flushAfter) ?? DEFAULT_FLUSH_AFTER_MS
+    const rateOn = spec.rate !== undefined
+    const delayOn = spec.delay !== undefined
+    const shapingOn = rateOn || delayOn
+    const latencyMs = spec.delay === undefined ? 0 : toMillis(spec.delay.latency) ?? 0
+    const jitterMs = spec.delay?.jitter === undefined ? 0 : toMillis(spec.delay.jitter) ?? 0
+    const correlation = spec.delay?.correlation ?? 0
+    const delayReorder = spec.delay?.reorder ?? false
+    /** Bytes per millisecond of the rate stage. */
+    const bytesPerMs = (spec.rate?.bitsPerSecond ?? 8000) / 8000
+    const burstBytes = spec.rate?.burstBytes // per port when undefined: its max frame
+    const queueBytes = spec.rate?.queueBytes ??
+      Math.max(MIN_DEFAULT_QUEUE_BYTES, Math.ceil(bytesPerMs * 2 * latencyMs))
 
     const lossRng = rng("loss")
     const smallRng = rng("smallFrameLoss")
@@ -388,6 +510,7 @@ const wrap = (
     const trailRng = rng("trailingBytes")
     const dupRng = rng("duplicate")
     const reorderRng = rng("reorder")
+    const delayRng = rng("delay")
 
     let partitioned = spec.partition ?? false
     // dropAfter: bytes counted towards the next window; end of the open window (-1: none); one-shot done.
@@ -406,6 +529,19 @@ const wrap = (
         heldRemaining: 0,
         heldDeadline: 0,
         timerRunning: false,
+        tat: Number.NEGATIVE_INFINITY,
+        lastDepart: Number.NEGATIVE_INFINITY,
+        qDeparts: [],
+        qLens: [],
+        qHead: 0,
+        qBytes: 0,
+        lastDue: Number.NEGATIVE_INFINITY,
+        prevU: 0.5,
+        line: [],
+        lineHead: 0,
+        lineFiber: undefined,
+        lineTarget: Number.POSITIVE_INFINITY,
+        lineGen: 0,
       }
       states.set(info.id, st)
       return st
@@ -454,6 +590,155 @@ const wrap = (
           c.heldDiscarded++
         }))
 
+    /** Writes a frame of the delay line; a failure (port gone below) is counted, never raised. */
+    const writeDelayed = (id: PortId, frame: Uint8Array): Effect.Effect<void> =>
+      Effect.catch(pass(id, frame), () =>
+        Effect.sync(() => {
+          c.delayedDiscarded++
+        }))
+
+    // ---- stages 10 and 11: rate and delay (plain TS, one timer fiber per port) ----------------------------------
+
+    /** Takes every frame of the line due by `until` (all of them with +Infinity), in order. */
+    const takeDue = (st: PortState, until: number): Array<Uint8Array> => {
+      const out: Array<Uint8Array> = []
+      const line = st.line
+      let h = st.lineHead
+      while (h < line.length && line[h].due <= until) out.push(line[h++].frame)
+      if (h >= line.length) {
+        st.line = []
+        st.lineHead = 0
+      } else if (h > 1024 && h * 2 > line.length) {
+        st.line = line.slice(h)
+        st.lineHead = 0
+      } else {
+        st.lineHead = h
+      }
+      return out
+    }
+
+    const writeAllDelayed = (id: PortId, frames: ReadonlyArray<Uint8Array>): Effect.Effect<void> => {
+      if (frames.length === 0) return Effect.void
+      if (frames.length === 1) return writeDelayed(id, frames[0])
+      return Effect.forEach(frames, (f) => writeDelayed(id, f), { discard: true })
+    }
+
+    /** The per-port line timer: writes what is due, sleeps until the next due time; ends when the line is empty. */
+    const lineTimer = (st: PortState, gen: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (gen !== st.lineGen) return Effect.void // replaced by a timer for an earlier due time
+        const now = clock.currentTimeMillisUnsafe()
+        // Uninterruptible: frames taken from the line are always written, even if an earlier frame restarts us.
+        const write = Effect.uninterruptible(writeAllDelayed(st.id, takeDue(st, now + EPS_MS)))
+        if (st.lineHead >= st.line.length) {
+          st.lineFiber = undefined
+          st.lineTarget = Number.POSITIVE_INFINITY
+          return write
+        }
+        const next = st.line[st.lineHead].due
+        st.lineTarget = next
+        return Effect.andThen(
+          write,
+          Effect.andThen(clock.sleep(Duration.millis(Math.max(0, next - now))), lineTimer(st, gen)),
+        )
+      })
+
+    /** (Re)starts the port's line timer for a line whose first due time is `due`. */
+    const armLine = (st: PortState, due: number): Effect.Effect<void> => {
+      if (st.lineFiber !== undefined && due >= st.lineTarget) return Effect.void
+      const old = st.lineFiber
+      const gen = ++st.lineGen
+      st.lineTarget = due
+      return Effect.flatMap(Effect.forkIn(lineTimer(st, gen), scope), (f) =>
+        Effect.sync(() => {
+          if (st.lineGen === gen && st.lineTarget === due) st.lineFiber = f
+          if (old !== undefined) old.interruptUnsafe()
+        }))
+    }
+
+    /** The rate queue's bytes at `now`: forgets the frames that have left. */
+    const queueAt = (st: PortState, now: number): number => {
+      let h = st.qHead
+      while (h < st.qDeparts.length && st.qDeparts[h] <= now + EPS_MS) st.qBytes -= st.qLens[h++]
+      if (h >= st.qDeparts.length) {
+        st.qDeparts = []
+        st.qLens = []
+        st.qHead = 0
+        st.qBytes = 0
+      } else if (h > 1024 && h * 2 > st.qDeparts.length) {
+        st.qDeparts = st.qDeparts.slice(h)
+        st.qLens = st.qLens.slice(h)
+        st.qHead = 0
+      } else {
+        st.qHead = h
+      }
+      return st.qBytes
+    }
+
+    /** One uniform draw in [0, 1) for the jitter, correlated with the previous one. */
+    const jitterDraw = (st: PortState): number => {
+      const u = delayRng.next()
+      const v = correlation > 0 ? (1 - correlation) * u + correlation * st.prevU : u
+      st.prevU = v
+      return v
+    }
+
+    /** Stages 10–11 for one frame: drop it (queue full), write it now, or put it in the line. */
+    const shape = (st: PortState, frame: Uint8Array): Effect.Effect<void, BackendError> => {
+      const len = frame.length
+      if (len > st.maxFrame || len < ETHERNET_HEADER_LEN) return pass(st.id, frame) // let the backend refuse it
+      const now = clock.currentTimeMillisUnsafe()
+      let depart = now
+      if (rateOn) {
+        const backlog = queueAt(st, now)
+        if (backlog > 0 && backlog + len > queueBytes) {
+          c.droppedQueue++
+          return Effect.void
+        }
+        const burst = burstBytes ?? st.maxFrame
+        const need = len < burst ? len : burst
+        depart = Math.max(now, st.lastDepart, st.tat - (burst - need) / bytesPerMs)
+        st.tat = Math.max(st.tat, depart) + len / bytesPerMs
+        st.lastDepart = depart
+        if (depart > now + EPS_MS) {
+          st.qDeparts.push(depart)
+          st.qLens.push(len)
+          st.qBytes += len
+        }
+      }
+      let due = depart
+      if (delayOn) {
+        due += jitterMs > 0 ? Math.max(0, latencyMs + jitterMs * (2 * jitterDraw(st) - 1)) : latencyMs
+        if (!delayReorder) {
+          if (due < st.lastDue) due = st.lastDue
+          st.lastDue = due
+        }
+      }
+      const line = st.line
+      if (due <= now + EPS_MS && st.lineHead >= line.length) return pass(st.id, frame) // nothing to wait for
+      c.delayed++
+      // Insert after every entry due at or before `due` (stable: equal due times keep their write order).
+      let i = line.length
+      while (i > st.lineHead && line[i - 1].due > due) i--
+      const entry: LineEntry = { frame, due }
+      if (i === line.length) line.push(entry)
+      else line.splice(i, 0, entry)
+      return i === st.lineHead ? armLine(st, due) : Effect.void
+    }
+
+    /** Hands a frame to stage 10 (when shaping) or to the backend below. */
+    const emit = (st: PortState, frame: Uint8Array): Effect.Effect<void, BackendError> =>
+      shapingOn ? shape(st, frame) : pass(st.id, frame)
+
+    /** Hands a released held frame on; a failure is counted, never raised. */
+    const emitHeld = (st: PortState, frame: Uint8Array): Effect.Effect<void> =>
+      shapingOn
+        ? Effect.catch(shape(st, frame), () =>
+          Effect.sync(() => {
+            c.heldDiscarded++
+          }))
+        : writeHeld(st.id, frame)
+
     const takeHeld = (st: PortState): Uint8Array | undefined => {
       const f = st.held
       st.held = undefined
@@ -472,14 +757,24 @@ const wrap = (
         st.timerRunning = false
         const f = takeHeld(st)!
         c.flushedByTimer++
-        return writeHeld(st.id, f)
+        return emitHeld(st, f)
       })
 
+    /** Writes the port's delayed frames and its held frame at once (unregister, flushHeld, Scope close). */
     const flushPort = (st: PortState | undefined): Effect.Effect<void> => {
-      if (st === undefined || st.held === undefined) return Effect.void
-      const f = takeHeld(st)!
-      c.flushedOnClose++
-      return writeHeld(st.id, f)
+      if (st === undefined) return Effect.void
+      const delayed = st.lineHead < st.line.length ? takeDue(st, Number.POSITIVE_INFINITY) : []
+      if (delayed.length > 0) {
+        st.lineGen++
+        st.lineTarget = Number.POSITIVE_INFINITY
+        const f = st.lineFiber
+        st.lineFiber = undefined
+        if (f !== undefined) f.interruptUnsafe()
+      }
+      const held = takeHeld(st)
+      if (held !== undefined) c.flushedOnClose++
+      const writeLine = writeAllDelayed(st.id, delayed)
+      return held === undefined ? writeLine : Effect.andThen(writeLine, writeHeld(st.id, held))
     }
 
     const flushHeld: Effect.Effect<void> = Effect.suspend(() =>
@@ -509,12 +804,18 @@ const wrap = (
       for (let i = out.length - 1; i >= 0; i--) {
         const f = out[i]
         // The current frame's error is the writer's; a released held frame's failure is only counted.
-        eff = f === undefined ? Effect.andThen(pass(st.id, frame), eff) : Effect.andThen(writeHeld(st.id, f), eff)
+        eff = f === undefined ? Effect.andThen(emitLazy(st, frame), eff) : Effect.andThen(emitHeldLazy(st, f), eff)
       }
       return startTimer ? Effect.andThen(Effect.forkIn(heldTimer(st), scope), eff) : eff
     }
 
-    /** The pipeline for one frame of an impaired port (stages 1–9). */
+    // Stage 10 reads the Clock and updates the bucket when the write actually runs, in write order.
+    const emitLazy = (st: PortState, frame: Uint8Array): Effect.Effect<void, BackendError> =>
+      shapingOn ? Effect.suspend(() => shape(st, frame)) : pass(st.id, frame)
+    const emitHeldLazy = (st: PortState, frame: Uint8Array): Effect.Effect<void> =>
+      shapingOn ? Effect.suspend(() => emitHeld(st, frame)) : writeHeld(st.id, frame)
+
+    /** The pipeline for one frame of an impaired port (stages 1–11). */
     const impairedWrite = (st: PortState, frame: Uint8Array): Effect.Effect<void, BackendError> =>
       Effect.suspend(() => {
         if (st.closed) return inner.write(st.id, frame) // let the backend below report the closed port
@@ -569,7 +870,10 @@ const wrap = (
           c.duplicated++
         }
         if (reorderP > 0 || st.held !== undefined) return reorderAndWrite(st, out, copies)
-        return copies === 1 ? pass(st.id, out) : Effect.andThen(pass(st.id, out), pass(st.id, out))
+        if (copies === 1) return emit(st, out)
+        return shapingOn
+          ? Effect.andThen(emit(st, out), emitLazy(st, out))
+          : Effect.andThen(pass(st.id, out), pass(st.id, out))
       })
 
     // ---- the Backend contract -------------------------------------------------------------------------------------
@@ -607,13 +911,30 @@ const wrap = (
 
     const stats: Effect.Effect<ImpairmentStats> = Effect.sync(() => {
       let held = 0
-      for (const st of states.values()) if (st.held !== undefined) held++
+      let inFlight = 0
+      let queuedBytes = 0
+      const now = clock.currentTimeMillisUnsafe()
+      for (const st of states.values()) {
+        if (st.held !== undefined) held++
+        inFlight += st.line.length - st.lineHead
+        if (rateOn) queuedBytes += queueAt(st, now)
+      }
       return {
         ...c,
-        dropped: c.droppedPartition + c.droppedWindow + c.droppedLoss + c.droppedSmall,
+        dropped: c.droppedPartition + c.droppedWindow + c.droppedLoss + c.droppedSmall + c.droppedQueue,
         held,
+        inFlight,
+        queuedBytes,
       }
     })
+
+    const ownDrops: Effect.Effect<Readonly<Record<string, number>>> = Effect.sync(() => ({
+      partition: c.droppedPartition,
+      window: c.droppedWindow,
+      loss: c.droppedLoss,
+      small_frame: c.droppedSmall,
+      queue: c.droppedQueue,
+    }))
 
     return {
       register,
@@ -625,6 +946,7 @@ const wrap = (
       portStats: inner.portStats,
       resetPortStats: inner.resetPortStats,
       ports: inner.ports,
+      dropCounters: Effect.zipWith(ownDrops, dropCountersOf(inner), mergeDropCounters),
       setPartitioned: (b: boolean) =>
         Effect.sync(() => {
           partitioned = b
