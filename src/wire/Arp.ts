@@ -16,6 +16,7 @@ import { Result } from "effect"
 import { Ipv4Address } from "./Ipv4Address.ts"
 import { MacAddress } from "./MacAddress.ts"
 import { WireError } from "./WireError.ts"
+import { read16 as r16, write16 as w16 } from "./Bytes.ts"
 
 /** Length of an Ethernet/IPv4 ARP packet. */
 export const ARP_PACKET_LEN: number = 28
@@ -43,12 +44,6 @@ export const ARP_HTYPE_ETHERNET: number = 1
 export const ArpOperation: { readonly Request: 1; readonly Reply: 2 } = { Request: 1, Reply: 2 }
 /** An ARP operation code we support. */
 export type ArpOperation = 1 | 2
-
-const r16 = (b: Uint8Array, o: number): number => (b[o] << 8) | b[o + 1]
-const w16 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v >>> 8
-  b[o + 1] = v
-}
 
 /** A view over the bytes of one ARP packet (no copy). */
 export class ArpPacket {

@@ -17,7 +17,9 @@
  */
 import { Result } from "effect"
 import { type ChecksumCapabilities, finish, fold, shouldCompute, shouldVerify, sum } from "./Checksum.ts"
-import { WireError } from "./WireError.ts"
+import type { WireError } from "./WireError.ts"
+import { read16 as r16, write16 as w16 } from "./Bytes.ts"
+import { wireFail as fail } from "./WireError.ts"
 
 /** Length of the ICMPv4 header (type, code, checksum, 4 bytes rest of header). */
 export const ICMPV4_HEADER_LEN: number = 8
@@ -83,14 +85,6 @@ export const Icmpv4TimeExceededCode: { readonly TtlExpired: 0; readonly FragReas
   TtlExpired: 0,
   FragReassemblyExpired: 1,
 }
-
-const r16 = (b: Uint8Array, o: number): number => (b[o] << 8) | b[o + 1]
-const w16 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v >>> 8
-  b[o + 1] = v
-}
-const fail = (reason: WireError["reason"], message: string): Result.Result<never, WireError> =>
-  Result.fail(new WireError({ reason, message }))
 
 /** A view over the bytes of one ICMPv4 message (no copy). */
 export class Icmpv4Packet {

@@ -18,7 +18,9 @@
 import { Result } from "effect"
 import { type ChecksumCapabilities, finish, fold, shouldCompute, shouldVerify, sum } from "./Checksum.ts"
 import { Ipv4Address } from "./Ipv4Address.ts"
-import { WireError } from "./WireError.ts"
+import type { WireError } from "./WireError.ts"
+import { read16 as r16, write16 as w16 } from "./Bytes.ts"
+import { wireFail as fail } from "./WireError.ts"
 
 /** Length of an IPv4 header without options. */
 export const IPV4_HEADER_LEN: number = 20
@@ -46,14 +48,6 @@ const OFFSET_MASK = 0x1fff
 
 /** IP protocol numbers we know (IANA "Assigned Internet Protocol Numbers"). */
 export const IpProtocol: { readonly Icmp: 1; readonly Tcp: 6; readonly Udp: 17 } = { Icmp: 1, Tcp: 6, Udp: 17 }
-
-const r16 = (b: Uint8Array, o: number): number => (b[o] << 8) | b[o + 1]
-const w16 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v >>> 8
-  b[o + 1] = v
-}
-const fail = (reason: WireError["reason"], message: string): Result.Result<never, WireError> =>
-  Result.fail(new WireError({ reason, message }))
 
 /** A view over the bytes of one IPv4 packet (no copy). */
 export class Ipv4Packet {

@@ -29,7 +29,8 @@
  * @module
  */
 import { Result } from "effect"
-import { WireError } from "./WireError.ts"
+import type { WireError } from "./WireError.ts"
+import { wireFail as fail } from "./WireError.ts"
 
 /** Magic number of a classic pcap file with microsecond timestamps. */
 export const PCAP_MAGIC_MICRO: number = 0xa1b2c3d4
@@ -136,9 +137,6 @@ export interface PcapngFile {
 
 const NANOS_PER_SECOND = 1_000_000_000n
 const MAX_SNAPLEN = 0x7fffffff
-
-const fail = (reason: WireError["reason"], message: string): Result.Result<never, WireError> =>
-  Result.fail(new WireError({ reason, message }))
 
 const snapOf = (o: PcapWriteOptions | undefined): number => {
   const s = o?.snapLen ?? PCAP_DEFAULT_SNAPLEN

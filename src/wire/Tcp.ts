@@ -32,7 +32,9 @@ import {
   sum,
 } from "./Checksum.ts"
 import type { Ipv4Address } from "./Ipv4Address.ts"
-import { WireError } from "./WireError.ts"
+import type { WireError } from "./WireError.ts"
+import { read16 as r16, read32 as r32, write16 as w16, write32 as w32 } from "./Bytes.ts"
+import { wireFail as fail } from "./WireError.ts"
 
 /** Length of a TCP header without options. */
 export const TCP_HEADER_LEN: number = 20
@@ -82,21 +84,6 @@ export const TcpFlags: {
 export const TCP_MAX_WINDOW_SCALE: number = 14
 
 const PROTOCOL_TCP = 6
-
-const r16 = (b: Uint8Array, o: number): number => (b[o] << 8) | b[o + 1]
-const r32 = (b: Uint8Array, o: number): number => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0
-const w16 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v >>> 8
-  b[o + 1] = v
-}
-const w32 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v >>> 24
-  b[o + 1] = v >>> 16
-  b[o + 2] = v >>> 8
-  b[o + 3] = v
-}
-const fail = (reason: WireError["reason"], message: string): Result.Result<never, WireError> =>
-  Result.fail(new WireError({ reason, message }))
 
 /** A view over the bytes of one TCP segment (no copy). */
 export class TcpPacket {

@@ -23,7 +23,9 @@ import {
   sum,
 } from "./Checksum.ts"
 import type { Ipv4Address } from "./Ipv4Address.ts"
-import { WireError } from "./WireError.ts"
+import type { WireError } from "./WireError.ts"
+import { read16 as r16, write16 as w16 } from "./Bytes.ts"
+import { wireFail as fail } from "./WireError.ts"
 
 /** Length of the UDP header. */
 export const UDP_HEADER_LEN: number = 8
@@ -38,14 +40,6 @@ const F = {
 } as const
 
 const PROTOCOL_UDP = 17
-
-const r16 = (b: Uint8Array, o: number): number => (b[o] << 8) | b[o + 1]
-const w16 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v >>> 8
-  b[o + 1] = v
-}
-const fail = (reason: WireError["reason"], message: string): Result.Result<never, WireError> =>
-  Result.fail(new WireError({ reason, message }))
 
 /** A view over the bytes of one UDP datagram (no copy). */
 export class UdpPacket {

@@ -10,7 +10,7 @@
  * @module
  */
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
-import { Data } from "effect"
+import { Data, Result } from "effect"
 
 /** Why a packet was rejected. */
 export type WireErrorReason = "Truncated" | "BadChecksum" | "BadVersion" | "Unsupported" | "Malformed"
@@ -30,3 +30,7 @@ export const WireErrorBase: TaggedErrorClass<"WireError", WireErrorFields> = Dat
 
 /** A packet that cannot be parsed: too short, bad checksum, wrong version, unsupported or malformed field. */
 export class WireError extends WireErrorBase {}
+
+/** A failed parse result: `Result.fail(new WireError({ reason, message }))`. */
+export const wireFail = (reason: WireErrorReason, message: string): Result.Result<never, WireError> =>
+  Result.fail(new WireError({ reason, message }))
