@@ -29,6 +29,9 @@ export * from "./src/link/Impairment.ts"
 export * from "./src/link/Capture.ts"
 export * from "./src/link/Trace.ts"
 export * from "./src/link/Metrics.ts"
+export * from "./src/link/Uplink.ts"
+export * from "./src/link/Tap.ts"
+export * from "./src/link/Vxlan.ts"
 
 // protocol services and the stack
 export * from "./src/ethernet/Ethernet.ts"

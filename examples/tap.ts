@@ -1,0 +1,103 @@
+/**
+ * A stack on a Linux TAP device: the kernel (and anything it routes) can reach it. It answers ARP and ping and runs a
+ * UDP echo service on port 7. (The HTTP and iperf servers join it once TCP is in.)
+ *
+ * Run it in a network namespace of its own so nothing touches the host's network (as root):
+ * ```sh
+ * ip netns add vn-demo && ip -n vn-demo link set lo up
+ * ip -n vn-demo tuntap add dev vn0 mode tap                 # optional: otherwise the example creates it
+ * ip -n vn-demo addr add 10.99.0.1/24 dev vn0 && ip -n vn-demo link set vn0 up
+ * ip netns exec vn-demo bun examples/tap.ts --tap vn0 --cidr 10.99.0.2/24       # or: deno run -A examples/tap.ts …
+ * ip netns exec vn-demo ping -c3 10.99.0.2                  # in another shell
+ * ip netns exec vn-demo python3 -c 'import socket; s=socket.socket(2,2); s.settimeout(2); s.sendto(b"hi",("10.99.0.2",7)); print(s.recv(99))'
+ * ip netns del vn-demo                                       # when done (Ctrl-C the example first)
+ * ```
+ * Options: `--tap NAME` (required; without it the example prints this help and exits 0), `--cidr A.B.C.D/N` (default
+ * 10.99.0.2/24), `--gateway A.B.C.D`, `--mtu N` (default 1500), `--seconds N` (stop after N seconds; default: run until
+ * Ctrl-C / SIGTERM). On exit it prints the device's counters. Bun needs nothing more; Deno needs `--allow-ffi` (`-A`).
+ * Creating a TAP needs root (CAP_NET_ADMIN); attaching to one made with `ip tuntap add … user $USER` does not.
+ *
+ * @module
+ */
+import { Console, Effect, Fiber } from "effect"
+import { Backend } from "../src/link/Backend.ts"
+import { Tap } from "../src/link/Tap.ts"
+import { Stack } from "../src/Stack.ts"
+import { Ipv4Address } from "../src/wire/Ipv4Address.ts"
+import { MacAddress } from "../src/wire/MacAddress.ts"
+
+const HELP = `examples/tap.ts — a vnetif stack on a Linux TAP device (ping, ARP, UDP echo on port 7)
+
+usage: bun examples/tap.ts --tap NAME [--cidr 10.99.0.2/24] [--gateway A.B.C.D] [--mtu 1500] [--seconds N]
+       deno run -A examples/tap.ts --tap NAME …
+
+Try it inside a network namespace, as root:
+  ip netns add vn-demo && ip -n vn-demo link set lo up
+  ip -n vn-demo tuntap add dev vn0 mode tap
+  ip -n vn-demo addr add 10.99.0.1/24 dev vn0 && ip -n vn-demo link set vn0 up
+  ip netns exec vn-demo bun examples/tap.ts --tap vn0 --cidr 10.99.0.2/24
+then, in another shell:
+  ip netns exec vn-demo ping -c3 10.99.0.2
+  ip netns exec vn-demo python3 -c 'import socket; s=socket.socket(2,2); s.settimeout(2); s.sendto(b"hi",("10.99.0.2",7)); print(s.recv(99))'
+and when done: Ctrl-C here, then ip netns del vn-demo`
+
+const argv = process.argv.slice(2)
+const option = (name: string): string | undefined => {
+  const i = argv.indexOf(`--${name}`)
+  return i >= 0 ? argv[i + 1] : undefined
+}
+
+/** The example as one Effect program: runs until interrupted or `--seconds` have passed. */
+const program = (tap: string): Effect.Effect<void, unknown> =>
+  Effect.scoped(Effect.gen(function* () {
+    const cidr = option("cidr") ?? "10.99.0.2/24"
+    const mtu = Number(option("mtu") ?? "1500")
+    const gateway = option("gateway")
+    const net = yield* Tap.make({ name: tap, mtu })
+    const stack = yield* Stack.make({ cidr, mtu, checksum: "all", ...(gateway === undefined ? {} : { gateway }) }).pipe(
+      Effect.provideService(Backend, net.backend),
+    )
+    yield* stack.udp.listen(7, (d, socket) => Effect.ignore(socket.send(d.src, d.srcPort, d.data)))
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        const s = yield* Tap.stats(net.uplink)
+        const icmp = yield* stack.icmp.stats
+        const udp = yield* stack.udp.stats
+        yield* Console.log(
+          `tap: stopped; device rx ${s.device.rxFrames} frames / tx ${s.device.txFrames} frames ` +
+            `(${s.device.txErrors} tx errors); echo requests answered ${icmp.echoRepliesSent}; ` +
+            `UDP datagrams echoed ${udp.txDatagrams}`,
+        )
+      })
+    )
+    yield* Console.log(
+      `tap: ${Ipv4Address.format(stack.address)}/${stack.prefixLength} on ${net.uplink.device.ifname} ` +
+        `(${MacAddress.format(stack.mac)}, mtu ${mtu}); answering ARP and ping, UDP echo on port 7`,
+    )
+    yield* Console.log(
+      `tap: try  ping ${Ipv4Address.format(stack.address)}  from the TAP's namespace (the kernel side needs an ` +
+        `address in ${cidr.replace(/\.\d+\//, ".0/")} and the link up); Ctrl-C to stop`,
+    )
+    const seconds = option("seconds")
+    if (seconds === undefined) return yield* Effect.never
+    yield* Effect.sleep(`${Number(seconds)} seconds`)
+  }))
+
+const tap = option("tap")
+if (tap === undefined) {
+  console.log(HELP)
+} else {
+  const fiber = Effect.runFork(program(tap))
+  const stop = () => {
+    Effect.runFork(Fiber.interrupt(fiber))
+  }
+  process.once("SIGINT", stop)
+  process.once("SIGTERM", stop)
+  const exit = await Effect.runPromise(Fiber.await(fiber))
+  process.removeListener("SIGINT", stop)
+  process.removeListener("SIGTERM", stop)
+  if (exit._tag === "Failure" && !exit.cause.reasons.every((r) => r._tag === "Interrupt")) {
+    console.error("tap: FAILED", exit.cause)
+    process.exitCode = 1
+  }
+}
