@@ -41,6 +41,7 @@ export type { NextHop, Route } from "./src/ipv4/Routing.ts"
 export type { ReassemblyOptions, ReassemblyStats } from "./src/ipv4/Reassembly.ts"
 export * from "./src/icmp/Icmp.ts"
 export * from "./src/udp/Udp.ts"
+export * from "./src/tcp/Tcp.ts"
 export * from "./src/Stack.ts"
 
 // shared types

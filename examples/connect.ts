@@ -1,15 +1,18 @@
 /**
  * The unikernel that talks to itself: two stacks (10.0.0.1/24 and 10.0.0.2/24) on one in-process switch.
  * A pings B three times and prints the round-trip times; B runs a UDP echo service on port 7; A sends three
- * datagrams and prints the echoes. Exits 0 when every step succeeded, 1 otherwise.
+ * datagrams and prints the echoes. Then mirage's TCP "hello world": B listens on port 8080, A connects, sends
+ * "hello world" and half-closes; B reads to the end of the stream, checks the text and answers; A reads the answer
+ * to the end. Exits 0 when every step succeeded, 1 otherwise.
  *
  * Run: `npx bun examples/connect.ts` or `npx deno run -A examples/connect.ts`.
  *
  * @module
  */
-import { Console, Effect } from "effect"
+import { Console, Effect, Stream } from "effect"
 import { Switch } from "../src/link/Switch.ts"
 import { Stack } from "../src/Stack.ts"
+import type { TcpConnection } from "../src/tcp/Tcp.ts"
 import { Ipv4Address } from "../src/wire/Ipv4Address.ts"
 import { MacAddress } from "../src/wire/MacAddress.ts"
 
@@ -46,6 +49,32 @@ const program: Effect.Effect<void, unknown> = Effect.scoped(
     const arpA = yield* a.arp.entries
     yield* Console.log(
       `A's ARP cache: ${arpA.map((e) => `${Ipv4Address.format(e.ip)} -> ${MacAddress.format(e.mac)}`).join(", ")}`,
+    )
+
+    // TCP: mirage's "hello world" between the two stacks
+    const readText = (conn: TcpConnection) =>
+      Stream.runFold(conn.stream, () => "", (text, chunk) => text + decoder.decode(chunk, { stream: true }))
+    yield* b.tcp.serve(8080, (conn) =>
+      Effect.gen(function* () {
+        const text = yield* readText(conn)
+        yield* Console.log(
+          `tcp B <- ${Ipv4Address.format(conn.remoteAddress)}:${conn.remotePort}: "${text}"`,
+        )
+        if (text !== "hello world") return yield* Effect.fail(new Error(`server got "${text}"`))
+        yield* conn.write(encoder.encode(`hello ${Ipv4Address.format(conn.remoteAddress)}, this is B`))
+      }))
+    const conn = yield* a.tcp.connect(b.address, 8080)
+    yield* conn.write(encoder.encode("hello world"))
+    yield* conn.closeWrite
+    const reply = yield* readText(conn)
+    yield* Console.log(`tcp A <- ${Ipv4Address.format(conn.remoteAddress)}:${conn.remotePort}: "${reply}"`)
+    if (reply !== `hello ${Ipv4Address.format(a.address)}, this is B`) {
+      return yield* Effect.fail(new Error(`unexpected TCP reply "${reply}"`))
+    }
+    const stats = yield* conn.stats
+    yield* Console.log(
+      `tcp ${stats.bytesWritten} bytes out, ${stats.bytesRead} in, ${stats.segmentsOut} segments sent, ` +
+        `${stats.retransmits} retransmitted, rtt ${stats.srtt.toFixed(1)} ms`,
     )
   }),
 ).pipe(Effect.provide(Switch.layer({ mode: "learning" })))

@@ -1,6 +1,7 @@
 /**
  * The assembly of one TCP/IP stack (mirage-tcpip's `tcpip_stack_direct`): one typed Effect program that decodes a
- * configuration and builds Vnetif → Ethernet → Arp → Ipv4 → Icmp → Udp on the `Backend` found in the context.
+ * configuration and builds Vnetif → Ethernet → Arp → Ipv4 → Icmp → Udp → Tcp on the `Backend` found in the
+ * context.
  *
  * - `Stack.make(config)` decodes `config` with the {@link StackConfig} Schema first: a bad configuration fails with
  *   `StackError` "InvalidConfig" and a message naming the field and what is expected, before any port is
@@ -8,7 +9,7 @@
  *   Scope, so every call makes a new stack (several stacks share one Backend/Switch), and returns a
  *   {@link StackHandle} with every service. Closing the Scope tears the stack down in reverse order: sockets
  *   unbound, timers and reader fibers interrupted, the switch port unregistered.
- * - `Stack.layer(config)` is the same build as a `Layer` providing all six services, for programs that use
+ * - `Stack.layer(config)` is the same build as a `Layer` providing all seven services, for programs that use
  *   `Effect.provide`.
  * - Every protocol Layer is replaceable: pass `overrides` (e.g. `{ udp: MyUdp.layer }`, any Layer that provides the
  *   service and needs only the services below it, see {@link StackOverrides}). To assemble by hand, compose the
@@ -34,6 +35,7 @@ import { Icmp } from "./icmp/Icmp.ts"
 import { Ipv4, routeFromConfig } from "./ipv4/Ipv4.ts"
 import type { Backend } from "./link/Backend.ts"
 import { Vnetif } from "./link/Vnetif.ts"
+import { Tcp, TcpConfigSchema } from "./tcp/Tcp.ts"
 import { Udp } from "./udp/Udp.ts"
 import { ChecksumCapabilities } from "./wire/Checksum.ts"
 import { type Ipv4Address, Ipv4AddressFromString, Ipv4Cidr } from "./wire/Ipv4Address.ts"
@@ -115,6 +117,7 @@ export const StackConfig: Schema.Struct<{
   readonly ipv4: Schema.optional<typeof Ipv4ConfigSchema>
   readonly icmp: Schema.optional<typeof IcmpConfigSchema>
   readonly udp: Schema.optional<typeof UdpConfigSchema>
+  readonly tcp: Schema.optional<typeof TcpConfigSchema>
 }> = Schema.Struct({
   /** Address and prefix length, e.g. "10.0.0.2/24". */
   cidr: Ipv4Cidr,
@@ -134,6 +137,8 @@ export const StackConfig: Schema.Struct<{
   icmp: Schema.optional(IcmpConfigSchema),
   /** UDP tunables. */
   udp: Schema.optional(UdpConfigSchema),
+  /** TCP tunables (see `TcpConfigSchema` in `tcp/Tcp.ts`). */
+  tcp: Schema.optional(TcpConfigSchema),
 })
 
 /** A decoded stack configuration. */
@@ -155,6 +160,8 @@ export interface StackHandle {
   readonly icmp: Icmp["Service"]
   /** The UDP layer. */
   readonly udp: Udp["Service"]
+  /** The TCP layer. */
+  readonly tcp: Tcp["Service"]
   /** The interface address. */
   readonly address: Ipv4Address
   /** The prefix length. */
@@ -166,7 +173,7 @@ export interface StackHandle {
 }
 
 /** The services a stack provides. */
-export type StackServices = Vnetif | Ethernet | Arp | Ipv4 | Icmp | Udp
+export type StackServices = Vnetif | Ethernet | Arp | Ipv4 | Icmp | Udp | Tcp
 
 /**
  * Replacement layers, one per protocol. Each must provide its service and may need only the services below it
@@ -185,10 +192,12 @@ export interface StackOverrides {
   readonly icmp?: Layer.Layer<Icmp, unknown, Ipv4>
   /** Replaces the UDP layer. */
   readonly udp?: Layer.Layer<Udp, unknown, Ipv4 | Icmp>
+  /** Replaces the TCP layer. */
+  readonly tcp?: Layer.Layer<Tcp, unknown, Ipv4>
 }
 
 /** Which part of the stack failed to build. */
-export type StackErrorReason = "InvalidConfig" | "Link" | "Ethernet" | "Arp" | "Ipv4" | "Icmp" | "Udp"
+export type StackErrorReason = "InvalidConfig" | "Link" | "Ethernet" | "Arp" | "Ipv4" | "Icmp" | "Udp" | "Tcp"
 
 /** The fields of {@link StackError}. */
 export interface StackErrorFields {
@@ -216,6 +225,7 @@ const TAG_TO_REASON: Record<string, StackErrorReason> = {
   Ipv4Error: "Ipv4",
   IcmpError: "Icmp",
   UdpError: "Udp",
+  TcpError: "Tcp",
 }
 
 const toStackError = (e: unknown, layerReason?: StackErrorReason): StackError => {
@@ -308,7 +318,9 @@ const layers = (
     ...(ic.protocolUnreachable === undefined ? {} : { protocolUnreachable: ic.protocolUnreachable }),
   })
   const udp = overrides.udp ?? Udp.layer(cfg.udp?.queueSize === undefined ? {} : { queueSize: cfg.udp.queueSize })
-  return tagged(Udp, "Udp", udp).pipe(
+  const tcp = overrides.tcp ?? Tcp.layer(cfg.tcp ?? {})
+  return tagged(Tcp, "Tcp", tcp).pipe(
+    Layer.provideMerge(tagged(Udp, "Udp", udp)),
     Layer.provideMerge(tagged(Icmp, "Icmp", icmp)),
     Layer.provideMerge(tagged(Ipv4, "Ipv4", ipv4)),
     Layer.provideMerge(tagged(Arp, "Arp", arp)),
@@ -354,6 +366,7 @@ const make = (
       ipv4,
       icmp: Context.get(ctx, Icmp),
       udp: Context.get(ctx, Udp),
+      tcp: Context.get(ctx, Tcp),
       address: ipv4.address,
       prefixLength: ipv4.prefixLength,
       mac: vnetif.mac,
@@ -371,7 +384,7 @@ export const Stack: {
     config: StackConfigInput | StackConfig | unknown,
     overrides?: StackOverrides,
   ) => Effect.Effect<StackHandle, StackError, Backend | Scope.Scope>
-  /** The same build as a Layer providing Vnetif, Ethernet, Arp, Ipv4, Icmp and Udp. */
+  /** The same build as a Layer providing Vnetif, Ethernet, Arp, Ipv4, Icmp, Udp and Tcp. */
   readonly layer: (config: unknown, overrides?: StackOverrides) => Layer.Layer<StackServices, StackError, Backend>
   /** Decodes and validates a configuration without building anything. */
   readonly decodeConfig: (config: unknown) => Effect.Effect<StackConfig, StackError>
