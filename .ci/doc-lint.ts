@@ -18,11 +18,9 @@ const cmd = new Deno.Command(Deno.execPath(), {
   stderr: "piped",
 })
 const out = await cmd.output()
+const ANSI = new RegExp(String.fromCharCode(27) + "\\[[0-9;]*m", "g")
 // strip ANSI colours in case the environment forces them (e.g. FORCE_COLOR)
-const text = (new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr)).replace(
-  /\x1b\[[0-9;]*m/g,
-  "",
-)
+const text = (new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr)).replace(ANSI, "")
 
 const projectText: string[] = []
 const walk = (dir: string) => {
