@@ -43,6 +43,8 @@ export * from "./src/icmp/Icmp.ts"
 export * from "./src/udp/Udp.ts"
 export * from "./src/tcp/Tcp.ts"
 export * from "./src/Stack.ts"
+export * from "./src/Simulation.ts"
+export * from "./src/StackMetrics.ts"
 
 // shared types
 export type { TaggedErrorClass } from "./src/util/TaggedErrorClass.ts"

@@ -11,6 +11,13 @@
  * {@link ImpairmentHandle}: the impaired Backend plus `setPartitioned`, `stats` and `flushHeld`. Several layers
  * stack (the outermost acts first), and one spec may list several impairments.
  *
+ * One device: `Impairment.device(device, spec, { direction })` (or `Impairment.deviceLayer`, a Layer over `Vnetif`)
+ * impairs a single NetworkDevice instead of a whole Backend: the frames it sends (`"out"`, default), the frames it
+ * receives (`"in"`, between the device and its handler; the device's monitor still sees them before the
+ * impairment), or both (`"both"`, two independent impairments with their own generators). Every stage applies, on
+ * a backend of one port: the device. E.g. a lossy, slow NIC for one stack only:
+ * `Stack.make(config, { vnetif: Impairment.deviceLayer(spec).pipe(Layer.provide(Vnetif.layer())) })`.
+ *
  * Where: impairments act on `write`, on the *sending* side, for frames written from every port or only from the
  * ports listed in `ports`. Frames from other ports pass untouched, at no cost. Receivers are not impaired directly
  * (a frame dropped on the way out never arrives anywhere).
@@ -21,7 +28,11 @@
  * 3. `dropAfter`: once `bytes` bytes have been written through this stage (all impaired ports together), the next
  *    frame opens a window of `duration` during which every frame is dropped (mirage: 1 s after 1 MB). When the
  *    window ends frames pass again; with `repeat` the count restarts and the next `bytes` open another window.
- * 4. `loss`: uniform loss, each frame dropped with `probability`.
+ * 4. `loss`: uniform loss, each frame dropped with `probability`; then `burstLoss`, the Gilbert–Elliott model: a
+ *    two-state Markov chain (good, bad) shared by all impaired ports, starting good. Each frame is dropped with the
+ *    current state's loss probability (`lossGood`, default 0; `lossBad`, default 1), then the chain moves good → bad
+ *    with probability `p` and bad → good with probability `r` (mean burst length 1/r frames, mean loss rate
+ *    `p / (p + r)` with the defaults).
  * 5. `smallFrameLoss`: a frame of at most `maxBytes` bytes (mirage: ≤ 100, frames without payload, i.e. bare ACKs)
  *    is dropped with `probability`.
  * 6. `corrupt`: with `probability`, one random bit at or after byte `fromByte` (default 14: past the Ethernet header,
@@ -89,10 +100,12 @@
 import type { Fiber, Scope } from "effect"
 import { Clock, Duration, Effect, Layer, Option, Random, Schema } from "effect"
 import { dropCountersOf, type LinkDropSource, mergeDropCounters } from "./Metrics.ts"
+import { NetifError, type NetworkDeviceShape, Vnetif } from "./Vnetif.ts"
 import {
   Backend,
   BackendError,
   type BackendShape,
+  type FrameListener,
   MAX_PORT_ID,
   type PortId,
   type PortInfo,
@@ -104,6 +117,18 @@ import {
 export interface LossSpec {
   /** Probability of dropping a frame, 0..1. */
   readonly probability: number
+}
+
+/** Gilbert–Elliott burst loss: a good and a bad state, each with its own loss probability. */
+export interface BurstLossSpec {
+  /** Probability of moving from the good to the bad state after a frame, 0..1. */
+  readonly p: number
+  /** Probability of moving from the bad to the good state after a frame, 0..1. */
+  readonly r: number
+  /** Loss probability in the good state (default 0). */
+  readonly lossGood?: number
+  /** Loss probability in the bad state (default 1). */
+  readonly lossBad?: number
 }
 
 /** Loss of small frames only: frames of at most `maxBytes` bytes are dropped with `probability`. */
@@ -188,6 +213,8 @@ export interface ImpairmentSpec {
   readonly dropAfter?: DropAfterSpec
   /** Uniform loss. */
   readonly loss?: LossSpec
+  /** Gilbert–Elliott burst loss. */
+  readonly burstLoss?: BurstLossSpec
   /** Loss of small frames only. */
   readonly smallFrameLoss?: SmallFrameLossSpec
   /** Flip one bit. */
@@ -214,7 +241,7 @@ export interface ImpairmentStats {
   readonly passed: number
   /** Frames refused by `maxFrameSize`. */
   readonly tooLarge: number
-  /** Frames dropped, all causes: the sum of the five `dropped…` counters. */
+  /** Frames dropped, all causes: the sum of the six `dropped…` counters. */
   readonly dropped: number
   /** Frames dropped while partitioned. */
   readonly droppedPartition: number
@@ -222,6 +249,8 @@ export interface ImpairmentStats {
   readonly droppedWindow: number
   /** Frames dropped by uniform `loss`. */
   readonly droppedLoss: number
+  /** Frames dropped by `burstLoss`. */
+  readonly droppedBurst: number
   /** Frames dropped by `smallFrameLoss`. */
   readonly droppedSmall: number
   /** Frames dropped by `rate` because its queue was full (tail drop). */
@@ -299,6 +328,12 @@ export const ImpairmentSpecSchema: Schema.Codec<ImpairmentSpec> = Schema.Struct(
     repeat: Schema.optionalKey(Schema.Boolean),
   })),
   loss: Schema.optionalKey(Schema.Struct({ probability })),
+  burstLoss: Schema.optionalKey(Schema.Struct({
+    p: probability,
+    r: probability,
+    lossGood: Schema.optionalKey(probability),
+    lossBad: Schema.optionalKey(probability),
+  })),
   smallFrameLoss: Schema.optionalKey(Schema.Struct({ probability, maxBytes: size })),
   corrupt: Schema.optionalKey(Schema.Struct({ probability, fromByte: Schema.optionalKey(size) })),
   trailingBytes: Schema.optionalKey(Schema.Struct({ max: intBetween(0, 65535) })),
@@ -367,7 +402,16 @@ class Xoshiro128 {
 }
 
 /** The random stages, in the order their 128-bit seeds are drawn (fixed: a stage's stream never shifts). */
-const STREAMS = ["loss", "smallFrameLoss", "corrupt", "trailingBytes", "duplicate", "reorder", "delay"] as const
+const STREAMS = [
+  "loss",
+  "smallFrameLoss",
+  "corrupt",
+  "trailingBytes",
+  "duplicate",
+  "reorder",
+  "delay",
+  "burstLoss",
+] as const
 
 const drawSeeds: Effect.Effect<ReadonlyArray<ReadonlyArray<number>>> = Effect.gen(function* () {
   const random = yield* Random.Random
@@ -427,6 +471,7 @@ interface Counters {
   droppedPartition: number
   droppedWindow: number
   droppedLoss: number
+  droppedBurst: number
   droppedSmall: number
   droppedQueue: number
   corrupted: number
@@ -448,6 +493,7 @@ const zeroCounters = (): Counters => ({
   droppedPartition: 0,
   droppedWindow: 0,
   droppedLoss: 0,
+  droppedBurst: 0,
   droppedSmall: 0,
   droppedQueue: 0,
   corrupted: 0,
@@ -480,6 +526,11 @@ const wrap = (
     const windowMs = spec.dropAfter === undefined ? 0 : toMillis(spec.dropAfter.duration) ?? 0
     const windowRepeat = spec.dropAfter?.repeat ?? false
     const lossP = spec.loss?.probability ?? 0
+    const burstOn = spec.burstLoss !== undefined
+    const burstP = spec.burstLoss?.p ?? 0
+    const burstR = spec.burstLoss?.r ?? 0
+    const burstLossGood = spec.burstLoss?.lossGood ?? 0
+    const burstLossBad = spec.burstLoss?.lossBad ?? 1
     const smallP = spec.smallFrameLoss?.probability ?? 0
     const smallMax = spec.smallFrameLoss?.maxBytes ?? -1
     const corruptP = spec.corrupt?.probability ?? 0
@@ -506,6 +557,7 @@ const wrap = (
 
     const lossRng = rng("loss")
     const smallRng = rng("smallFrameLoss")
+    const burstRng = rng("burstLoss")
     const corruptRng = rng("corrupt")
     const trailRng = rng("trailingBytes")
     const dupRng = rng("duplicate")
@@ -517,6 +569,8 @@ const wrap = (
     let windowCount = 0
     let windowUntil = -1
     let windowDone = windowBytes < 0
+    // burstLoss: the Gilbert–Elliott state (false: good).
+    let burstBad = false
     let c = zeroCounters()
     const states = new Map<PortId, PortState>()
 
@@ -842,6 +896,15 @@ const wrap = (
           c.droppedLoss++
           return Effect.void
         }
+        if (burstOn) {
+          const pl = burstBad ? burstLossBad : burstLossGood
+          const drop = pl > 0 && burstRng.next() < pl
+          burstBad = burstBad ? !(burstRng.next() < burstR) : burstRng.next() < burstP
+          if (drop) {
+            c.droppedBurst++
+            return Effect.void
+          }
+        }
         if (len <= smallMax && smallP > 0 && smallRng.next() < smallP) {
           c.droppedSmall++
           return Effect.void
@@ -921,7 +984,8 @@ const wrap = (
       }
       return {
         ...c,
-        dropped: c.droppedPartition + c.droppedWindow + c.droppedLoss + c.droppedSmall + c.droppedQueue,
+        dropped: c.droppedPartition + c.droppedWindow + c.droppedLoss + c.droppedBurst + c.droppedSmall +
+          c.droppedQueue,
         held,
         inFlight,
         queuedBytes,
@@ -932,6 +996,7 @@ const wrap = (
       partition: c.droppedPartition,
       window: c.droppedWindow,
       loss: c.droppedLoss,
+      burst: c.droppedBurst,
       small_frame: c.droppedSmall,
       queue: c.droppedQueue,
     }))
@@ -960,6 +1025,101 @@ const wrap = (
     }
   })
 
+// ---- one device -----------------------------------------------------------------------------------------------------
+
+/** Which frames of a device {@link Impairment.device} impairs. */
+export type ImpairmentDirection = "out" | "in" | "both"
+
+/** Options of {@link Impairment.device}. */
+export interface DeviceImpairmentOptions {
+  /** The frames sent (`"out"`, default), received (`"in"`) or both. */
+  readonly direction?: ImpairmentDirection
+}
+
+/** An impaired device: the NetworkDevice contract plus the impairment of each impaired direction. */
+export interface ImpairedDevice extends NetworkDeviceShape {
+  /** The impairment of the frames the device sends (undefined when only "in" is impaired). */
+  readonly outbound: ImpairmentHandle | undefined
+  /** The impairment of the frames the device receives (undefined when only "out" is impaired). */
+  readonly inbound: ImpairmentHandle | undefined
+}
+
+/** A one-port Backend over a device: `write` hands the frame to `deliver`. */
+const deviceBackend = (
+  dev: NetworkDeviceShape,
+  deliver: (frame: Uint8Array) => Effect.Effect<void, BackendError>,
+): BackendShape => {
+  const portStats = Effect.map(dev.stats, (st): PortStats => ({ ...st, rxErrors: 0 }))
+  return {
+    register: () =>
+      Effect.fail(
+        new BackendError({ reason: "InvalidConfig", message: "a device impairment has one port: its device" }),
+      ),
+    unregister: () => portStats,
+    unregisterAndFlush: () => portStats,
+    mac: () => Effect.succeed(dev.mac),
+    write: (_id, frame) => deliver(frame),
+    setListener: () => Effect.void,
+    portStats: () => portStats,
+    resetPortStats: () => dev.resetStats,
+    ports: Effect.succeed([{ id: dev.id, mac: dev.mac, mtu: dev.mtu }]),
+  }
+}
+
+const toBackendError = (e: NetifError): BackendError =>
+  new BackendError({
+    reason: e.reason === "FrameTooLarge" ? "FrameTooLarge" : "PortClosed",
+    message: e.message,
+  })
+
+const toNetifError = (e: BackendError): NetifError =>
+  new NetifError({
+    reason: e.reason === "FrameTooLarge" ? "FrameTooLarge" : e.reason === "PortClosed" ? "Disconnected" : "Backend",
+    message: e.message,
+  })
+
+/** The seed of the inbound impairment when both directions share one spec (distinct streams). */
+const inboundSpec = (spec: ImpairmentSpec, direction: ImpairmentDirection): ImpairmentSpec =>
+  direction === "both" && spec.seed !== undefined ? { ...spec, seed: `${spec.seed}/in` } : spec
+
+const device = (
+  dev: NetworkDeviceShape,
+  spec: ImpairmentSpec,
+  options?: DeviceImpairmentOptions,
+): Effect.Effect<ImpairedDevice, BackendError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const direction = options?.direction ?? "out"
+    const outbound = direction === "in"
+      ? undefined
+      : yield* wrap(deviceBackend(dev, (frame) => Effect.mapError(dev.write(frame), toBackendError)), spec)
+    let handler: FrameListener | undefined
+    const inbound = direction === "out" ? undefined : yield* wrap(
+      deviceBackend(dev, (frame) => handler === undefined ? Effect.void : handler(frame)),
+      inboundSpec(spec, direction),
+    )
+    const write = outbound === undefined
+      ? dev.write
+      : (frame: Uint8Array): Effect.Effect<void, NetifError> =>
+        Effect.mapError(outbound.write(dev.id, frame), toNetifError)
+    const listen = inbound === undefined ? dev.listen : (h: FrameListener): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        handler = h
+        return dev.listen((frame) => Effect.catch(inbound.write(dev.id, frame), () => Effect.void))
+      })
+    return { ...dev, write, listen, outbound, inbound }
+  })
+
+const deviceLayer = (
+  spec: ImpairmentSpec,
+  options?: DeviceImpairmentOptions,
+): Layer.Layer<Vnetif, BackendError, Vnetif> =>
+  Layer.effect(
+    Vnetif,
+    Effect.gen(function* () {
+      return yield* device(yield* Vnetif, spec, options)
+    }),
+  )
+
 const make = (spec: ImpairmentSpec): Effect.Effect<ImpairmentHandle, BackendError, Backend | Scope.Scope> =>
   Effect.gen(function* () {
     return yield* wrap(yield* Backend, spec)
@@ -978,4 +1138,15 @@ export const Impairment: {
     backend: BackendShape,
     spec: ImpairmentSpec,
   ) => Effect.Effect<ImpairmentHandle, BackendError, Scope.Scope>
-} = { layer, make, wrap }
+  /** Impairs one NetworkDevice: the frames it sends, receives, or both; lives as long as the Scope. */
+  readonly device: (
+    device: NetworkDeviceShape,
+    spec: ImpairmentSpec,
+    options?: DeviceImpairmentOptions,
+  ) => Effect.Effect<ImpairedDevice, BackendError, Scope.Scope>
+  /** `device` as a Layer over the `Vnetif` below it (e.g. as the `vnetif` override of `Stack.make`). */
+  readonly deviceLayer: (
+    spec: ImpairmentSpec,
+    options?: DeviceImpairmentOptions,
+  ) => Layer.Layer<Vnetif, BackendError, Vnetif>
+} = { layer, make, wrap, device, deviceLayer }

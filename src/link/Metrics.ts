@@ -21,7 +21,8 @@
  * - `vnetif_port_drops_total{link, port, reason="rx_dropped"|"tx_error"|"rx_error"}`
  * - `vnetif_link_frames_total{link, direction}`, `vnetif_link_bytes_total{link, direction}`
  * - `vnetif_link_drops_total{link, reason}`: the port reasons summed, plus every reason a middleware below reports
- *   through {@link LinkDropSource} (the impairment's "partition", "window", "loss", "small_frame", "queue").
+ *   through {@link LinkDropSource} (the impairment's "partition", "window", "loss", "burst", "small_frame",
+ *   "queue").
  *
  * Drop sources: a middleware that drops frames on purpose exposes `dropCounters` (see {@link LinkDropSource}); a
  * transparent middleware (capture, trace, this one) forwards the counters of the backend below with

@@ -149,6 +149,56 @@ describe("Impairment: uniform loss", () => {
     })))
 })
 
+describe("Impairment: Gilbert–Elliott burst loss", () => {
+  /** Lengths of the runs of consecutive lost sequence numbers. */
+  const bursts = (lost: ReadonlyArray<number>): Array<number> => {
+    const out: Array<number> = []
+    for (let i = 0; i < lost.length; i++) {
+      if (i > 0 && lost[i] === lost[i - 1] + 1) out[out.length - 1]++
+      else out.push(1)
+    }
+    return out
+  }
+
+  it("losses come in bursts of mean length 1/r at the mean rate p/(p+r); a seed replays them", async () => {
+    const n = 20_000
+    const spec: ImpairmentSpec = { burstLoss: { p: 0.01, r: 0.25 }, seed: 11 }
+    const lost = missing(await run(deliveredSeqs(spec, n)), n)
+    const again = missing(await run(deliveredSeqs(spec, n)), n)
+    assert.deepEqual(again, lost, "same seed, same lost frames")
+    const rate = lost.length / n
+    assert.ok(Math.abs(rate - 0.01 / 0.26) < 0.012, `loss rate ${rate}, expected about ${0.01 / 0.26}`)
+    const b = bursts(lost)
+    const mean = lost.length / b.length
+    assert.ok(mean > 3 && mean < 5, `mean burst length ${mean}, expected about 4`)
+    // Uniform loss at the same rate gives bursts of mean length about 1 / (1 - rate) ≈ 1.04.
+    const uniform = missing(await run(deliveredSeqs({ loss: { probability: rate }, seed: 11 }, n)), n)
+    assert.ok(uniform.length / bursts(uniform).length < 1.2)
+  })
+
+  it("lossGood/lossBad: p = 0 never leaves the good state; counts droppedBurst and the `burst` drop reason", () =>
+    run(Effect.gen(function* () {
+      const r = yield* rig({ burstLoss: { p: 0, r: 1, lossGood: 0.5, lossBad: 0 }, seed: 3 })
+      yield* sendAll(r, range(0, 2000))
+      const lostSeqs = missing((yield* r.drain).map(seqOf), 2000)
+      assert.ok(lostSeqs.length > 850 && lostSeqs.length < 1150, `lost ${lostSeqs.length} of 2000`)
+      const st = yield* r.imp.stats
+      assert.equal(st.droppedBurst, lostSeqs.length)
+      assert.equal(st.dropped, lostSeqs.length)
+      assert.equal((yield* r.imp.dropCounters).burst, lostSeqs.length)
+      const none = yield* rig({ burstLoss: { p: 1, r: 0, lossBad: 0 } })
+      yield* sendAll(none, range(0, 100))
+      assert.equal((yield* none.drain).length, 100, "a bad state that loses nothing loses nothing")
+    })))
+
+  it("refuses probabilities outside 0..1", async () => {
+    const exit = await Effect.runPromiseExit(
+      Effect.scoped(rig({ burstLoss: { p: 1.5, r: 0.1 } } as ImpairmentSpec)),
+    )
+    assert.equal(failureOf(exit).reason, "InvalidConfig")
+  })
+})
+
 describe("Impairment: small-frame loss", () => {
   it("drops only frames of at most maxBytes bytes", () =>
     run(Effect.gen(function* () {
