@@ -8,7 +8,8 @@
  * counted as `unknownEtherType`, like an EtherType without a handler. Truncated frames are counted as `malformed`.
  * A handler that dies is logged and counted (`handlerDefects`); the reader carries on.
  *
- * Outbound: `write(dst, etherType, payloadLen, fill)` allocates ONE fresh buffer of `14 + payloadLen` bytes, writes
+ * Outbound: `write(dst, etherType, payloadLen, fill)` allocates ONE fresh buffer of `14 + payloadLen` bytes (a
+ * zeroed view of its own, carved from a 64 KiB slab that is never reused), writes
  * the header, lets the caller fill the payload in place and hands the buffer to the device (which owns it from then
  * on: the zero-copy contract of `link/Backend.ts`). `allocate` + `writeFrame` split the same steps for callers that
  * build a frame now and send it later (ARP's queue of frames waiting for a resolution). No minimum-size padding is
@@ -22,7 +23,7 @@
  * @module
  */
 import type { Scope } from "effect"
-import { Context, Data, Effect, Layer, Result } from "effect"
+import { Cause, Context, Data, Effect, Exit, Layer, Result } from "effect"
 import { type NetifError, Vnetif } from "../link/Vnetif.ts"
 import type { ChecksumCapabilities } from "../wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetFrame, EthernetRepr } from "../wire/Ethernet.ts"
@@ -123,6 +124,9 @@ const fromNetifError = (e: NetifError): EthernetError =>
     message: e.message,
   })
 
+/** Bytes of one frame slab (see `allocate`). */
+const SLAB_BYTES = 64 * 1024
+
 const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.gen(function* () {
   const device = yield* Vnetif
   const mac = device.mac
@@ -163,11 +167,30 @@ const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.g
       return Effect.void
     }
     c.rxDelivered++
-    return Effect.catchDefect(handler(view.payload(), view.srcAddr(), dst), onDefect)
+    const r = handler(view.payload(), view.srcAddr(), dst)
+    // a handler that finished synchronously (the common case) cannot die any more: skip the wrapper
+    return Exit.isExit(r) && Exit.isSuccess(r) ? r : Effect.catchDefect(r, onDefect)
   }
 
+  // Frames are carved from a slab: one ArrayBuffer allocation per ~40 MTU-1500 frames instead of one per frame.
+  // Views never overlap and a slab is never reused, so each frame is still owned by whoever it is handed to (the
+  // zero-copy contract of `link/Backend.ts`); the slab is collected once no frame of it is referenced. Frames larger
+  // than a quarter slab get their own buffer. An explicit ArrayBuffer also matters on JavaScriptCore (Bun): a
+  // `new Uint8Array(n)` is a "fast" array without one, and its first `subarray` (every layer takes views) copies it.
+  let slab = new Uint8Array(0)
+  let slabUsed = 0
   const allocate = (dst: MacAddress, etherType: number, payloadLen: number): Uint8Array => {
-    const frame = new Uint8Array(ETHERNET_HEADER_LEN + payloadLen)
+    const len = ETHERNET_HEADER_LEN + payloadLen
+    let frame: Uint8Array
+    if (len > SLAB_BYTES >>> 2) frame = new Uint8Array(new ArrayBuffer(len))
+    else {
+      if (slabUsed + len > slab.length) {
+        slab = new Uint8Array(new ArrayBuffer(SLAB_BYTES))
+        slabUsed = 0
+      }
+      frame = slab.subarray(slabUsed, slabUsed + len)
+      slabUsed = (slabUsed + len + 7) & ~7
+    }
     EthernetRepr.emit({ dstAddr: dst, srcAddr: mac, etherType }, frame)
     return frame
   }
@@ -180,13 +203,18 @@ const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.g
     })
   }
 
-  const send = (frame: Uint8Array): Effect.Effect<void, EthernetError> => {
-    c.txFrames++
-    return Effect.mapError(device.write(frame), (e) => {
+  // One handler for every frame (`Effect.mapError` with an inline function would allocate closures per frame).
+  const onSendError = (cause: Cause.Cause<NetifError>): Effect.Effect<never, EthernetError> => {
+    if (Cause.hasFails(cause)) {
       c.txFrames--
       c.txErrors++
-      return fromNetifError(e)
-    })
+    }
+    return Effect.failCause(Cause.map(cause, fromNetifError))
+  }
+
+  const send = (frame: Uint8Array): Effect.Effect<void, EthernetError> => {
+    c.txFrames++
+    return Effect.catchCause(device.write(frame), onSendError)
   }
 
   const writeFrame = (frame: Uint8Array): Effect.Effect<void, EthernetError> =>

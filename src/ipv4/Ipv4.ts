@@ -29,7 +29,7 @@
  * @module
  */
 import type { Scope } from "effect"
-import { Clock, Context, Data, Effect, Layer, Queue, Random, Result, Schema } from "effect"
+import { Cause, Clock, Context, Data, Effect, Layer, Queue, Random, Result, Schema } from "effect"
 import { Arp, type ArpError } from "../arp/Arp.ts"
 import { Ethernet, type EthernetError } from "../ethernet/Ethernet.ts"
 import type { ChecksumCapabilities } from "../wire/Checksum.ts"
@@ -378,6 +378,12 @@ const make = (config: Ipv4Config): Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet 
       options?: Ipv4WriteOptions,
     ): Effect.Effect<void, Ipv4Error> => Effect.suspend(() => writeNow(dst, protocol, payloadLen, fill, options))
 
+    // One handler for every datagram (`Effect.mapError` with an inline function allocates closures per call).
+    const onSendError = (cause: Cause.Cause<EthernetError>): Effect.Effect<never, Ipv4Error> => {
+      if (Cause.hasFails(cause)) c.txErrors++
+      return Effect.failCause(Cause.map(cause, fromEthernetError))
+    }
+
     const writeNow = (
       dst: Ipv4Address,
       protocol: number,
@@ -452,10 +458,7 @@ const make = (config: Ipv4Config): Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet 
         fill(frame.subarray(ETHERNET_HEADER_LEN + IPV4_HEADER_LEN))
         c.txDatagrams++
         c.txFrames++
-        return Effect.mapError(sendFrame(hop, frame), (e) => {
-          c.txErrors++
-          return fromEthernetError(e)
-        })
+        return Effect.catchCause(sendFrame(hop, frame), onSendError)
       }
       if (dontFragment) {
         return fail(

@@ -451,6 +451,8 @@ interface Conn extends Waitable {
   /** The segment whose `fill` is about to run. */
   cur: TcpRepr | undefined
   readonly fill: (buf: Uint8Array) => void
+  /** `drain` of this connection, built once (an Effect is a reusable description; one drain runs at a time). */
+  drainEffect: Effect.Effect<void> | undefined
   /** The application closed or aborted: reads and writes fail with "Closed". */
   appClosed: boolean
   /** Nobody reads any more: incoming data is discarded. */
@@ -658,6 +660,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
           x.cur = undefined
           if (s !== undefined) TcpRepr.emit(s, buf, address, remote, caps)
         },
+        drainEffect: undefined,
         waiters: [],
         appClosed: false,
         orphan: false,
@@ -800,7 +803,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
       settle(x)
       if (q.length === before || x.sending) return Effect.void
       x.sending = true
-      return drain(x)
+      return x.drainEffect ?? (x.drainEffect = drain(x))
     }
 
     /** A segment outside any connection (RST to a closed port). */
