@@ -14,11 +14,19 @@
  *   --write-size N     bytes per write (default 64K)
  *   --mtu N            MTU of both stacks (default 1500); --client-mtu / --server-mtu set one side
  *   --loss P           drop P percent of all frames (an Impairment layer under the switch ports)
+ *   --delay MS         one-way delay of every frame, each direction (the round trip is 2 × MS)
+ *   --rate MBIT        shape each direction to MBIT Mbit/s (token bucket, bandwidth × delay queue)
+ *   --pcap FILE        record the wire to a pcap file (128 bytes per frame; see `examples/_link.ts`)
  *   --buffer N         TCP send and receive buffer size (default 256K)
  *   --congestion C     newreno (default) or cubic
  *   --checksum         compute and verify every checksum (default: offload, as a virtual NIC)
  *   --interval S       seconds between interval reports (default 1)
  *   --json             one JSON document at the end instead of text
+ *   --server           instead: an iperf3 server (the real iperf3 control protocol, see `examples/_iperf3.ts` for the
+ *                      supported client options) on a stack attached to `--tap NAME` or to a VXLAN
+ *                      (`--vxlan-local A --vxlan-remote B [--vni 42]`), address `--cidr` (default 10.99.0.2/24), port
+ *                      `--port`, MTU `--mtu`; `--tests N` stops after N tests. E.g. in a netns with TAP vn0:
+ *                      `bun examples/iperf.ts --server --tap vn0`, then `iperf3 -c 10.99.0.2 -t 3 [-R] [-J]`
  *   --keep-async-hooks on Deno, run without the async_hooks workaround of `_deno_async_hooks.ts` (memory then
  *                      grows with every fiber suspension: an effect 4.1 + Deno 2.9 problem, not a vnetif one)
  *
@@ -31,8 +39,7 @@
 import { asyncHooksHidden, restoreAsyncHooks } from "./_deno_async_hooks.ts"
 import { parseArgs } from "node:util"
 import { Effect, Fiber, Layer } from "effect"
-import { Impairment } from "../src/link/Impairment.ts"
-import { Switch } from "../src/link/Switch.ts"
+import { describeLink, linkLayer } from "./_link.ts"
 import { Stack } from "../src/Stack.ts"
 import type { TcpConnectionStats } from "../src/tcp/Tcp.ts"
 
@@ -55,6 +62,9 @@ const { values: args } = parseArgs({
     "client-mtu": { type: "string" },
     "server-mtu": { type: "string" },
     loss: { type: "string" },
+    delay: { type: "string" },
+    rate: { type: "string" },
+    pcap: { type: "string" },
     buffer: { type: "string", default: "256K" },
     congestion: { type: "string", default: "newreno" },
     checksum: { type: "boolean", default: false },
@@ -62,9 +72,33 @@ const { values: args } = parseArgs({
     json: { type: "boolean", default: false },
     port: { type: "string", default: "5201" },
     "keep-async-hooks": { type: "boolean", default: false },
+    server: { type: "boolean", default: false },
+    tap: { type: "string" },
+    cidr: { type: "string", default: "10.99.0.2/24" },
+    "vxlan-local": { type: "string" },
+    "vxlan-remote": { type: "string" },
+    vni: { type: "string", default: "42" },
+    tests: { type: "string" },
   },
 })
 restoreAsyncHooks()
+
+if (args.server) {
+  // iperf3 server mode (examples/_iperf3.ts): a stack on a TAP or VXLAN uplink for `iperf3 -c`
+  const { iperf3ServerMain } = await import("./_iperf3.ts")
+  const local = args["vxlan-local"]
+  const remote = args["vxlan-remote"]
+  const exit = await Effect.runPromiseExit(iperf3ServerMain({
+    tap: args.tap,
+    vxlan: local !== undefined && remote !== undefined ? { local, remote, vni: Number(args.vni) } : undefined,
+    cidr: args.cidr,
+    mtu: args.mtu === undefined ? undefined : Number(args.mtu),
+    port: Number(args.port),
+    tests: args.tests === undefined ? undefined : Number(args.tests),
+  }))
+  if (exit._tag === "Failure") console.error("iperf --server: FAILED", exit.cause)
+  process.exit(exit._tag === "Failure" ? 1 : 0)
+}
 
 const totalBytes = args.duration === undefined ? sizeOf(args.bytes) : Infinity
 const durationMs = args.duration === undefined ? Infinity : Number(args.duration) * 1000
@@ -201,9 +235,17 @@ const out = (line: string): void => {
 const denoGlobal = (globalThis as { readonly Deno?: { readonly version: { readonly deno: string } } }).Deno
 const runtimeName = denoGlobal === undefined ? `bun ${process.versions.bun}` : `deno ${denoGlobal.version.deno}`
 
-const link = lossPercent > 0
-  ? Impairment.layer({ loss: { probability: lossPercent / 100 } }).pipe(Layer.provide(Switch.layer()))
-  : Switch.layer()
+const linkFlags = {
+  lossPercent,
+  delayMs: args.delay === undefined ? 0 : Number(args.delay),
+  rateMbit: args.rate === undefined ? 0 : Number(args.rate),
+  pcap: args.pcap,
+}
+if (!(linkFlags.delayMs >= 0) || !(linkFlags.rateMbit >= 0)) {
+  console.error("iperf: bad --delay or --rate (see the docblock of examples/iperf.ts)")
+  process.exit(2)
+}
+const link = linkLayer(linkFlags)
 
 const tcpConfig = { sendBufferSize: bufferSize, receiveBufferSize: bufferSize, congestion } as const
 
@@ -242,7 +284,7 @@ const program = Effect.scoped(Effect.gen(function* () {
   out(
     `[  5] local 10.0.0.1 port ${conn.localPort} connected to 10.0.0.2 port ${port}` +
       ` (MTU ${clientMtu}/${serverMtu}, MSS ${(yield* conn.stats).mss}, ${congestion}` +
-      `${lossPercent > 0 ? `, ${lossPercent}% loss` : ""})`,
+      `${describeLink(linkFlags) === "unimpaired" ? "" : `, ${describeLink(linkFlags)}`})`,
   )
   out(`[ ID] Role     Interval           Transfer       Bitrate          Retr  Cwnd          RSS`)
 

@@ -1,6 +1,7 @@
 /**
  * A stack on a Linux TAP device: the kernel (and anything it routes) can reach it. It answers ARP and ping and runs a
- * UDP echo service on port 7. (The HTTP and iperf servers join it once TCP is in.)
+ * UDP echo service on port 7, a small HTTP/1.1 server on port 80 (`examples/_http.ts`: `/`, `/bytes/N`, `/chunked/N`;
+ * GET/HEAD, keep-alive, pipelining) and an iperf3 server on port 5201 (`examples/_iperf3.ts`: `iperf3 -c` and `-R`).
  *
  * Run it in a network namespace of its own so nothing touches the host's network (as root):
  * ```sh
@@ -10,6 +11,8 @@
  * ip netns exec vn-demo bun examples/tap.ts --tap vn0 --cidr 10.99.0.2/24       # or: deno run -A examples/tap.ts …
  * ip netns exec vn-demo ping -c3 10.99.0.2                  # in another shell
  * ip netns exec vn-demo python3 -c 'import socket; s=socket.socket(2,2); s.settimeout(2); s.sendto(b"hi",("10.99.0.2",7)); print(s.recv(99))'
+ * ip netns exec vn-demo curl -s http://10.99.0.2/bytes/20000000 | sha256sum
+ * ip netns exec vn-demo iperf3 -c 10.99.0.2 -t 3          # and -R for stack → kernel
  * ip netns del vn-demo                                       # when done (Ctrl-C the example first)
  * ```
  * Options: `--tap NAME` (required; without it the example prints this help and exits 0), `--cidr A.B.C.D/N` (default
@@ -25,8 +28,11 @@ import { Tap } from "../src/link/Tap.ts"
 import { Stack } from "../src/Stack.ts"
 import { Ipv4Address } from "../src/wire/Ipv4Address.ts"
 import { MacAddress } from "../src/wire/MacAddress.ts"
+import { httpHandler, httpServerStats } from "./_http.ts"
+import { iperf3Server } from "./_iperf3.ts"
 
-const HELP = `examples/tap.ts — a vnetif stack on a Linux TAP device (ping, ARP, UDP echo on port 7)
+const HELP =
+  `examples/tap.ts — a vnetif stack on a Linux TAP device (ping, ARP, UDP echo on port 7, HTTP on 80, iperf3 on 5201)
 
 usage: bun examples/tap.ts --tap NAME [--cidr 10.99.0.2/24] [--gateway A.B.C.D] [--mtu 1500] [--seconds N]
        deno run -A examples/tap.ts --tap NAME …
@@ -39,6 +45,8 @@ Try it inside a network namespace, as root:
 then, in another shell:
   ip netns exec vn-demo ping -c3 10.99.0.2
   ip netns exec vn-demo python3 -c 'import socket; s=socket.socket(2,2); s.settimeout(2); s.sendto(b"hi",("10.99.0.2",7)); print(s.recv(99))'
+  ip netns exec vn-demo curl -s http://10.99.0.2/bytes/20000000 | sha256sum
+  ip netns exec vn-demo iperf3 -c 10.99.0.2 -t 3        # add -R for stack → kernel
 and when done: Ctrl-C here, then ip netns del vn-demo`
 
 const argv = process.argv.slice(2)
@@ -58,6 +66,19 @@ const program = (tap: string): Effect.Effect<void, unknown> =>
       Effect.provideService(Backend, net.backend),
     )
     yield* stack.udp.listen(7, (d, socket) => Effect.ignore(socket.send(d.src, d.srcPort, d.data)))
+    const http = httpServerStats()
+    yield* stack.tcp.serve(80, httpHandler(http))
+    let iperfTests = 0
+    yield* iperf3Server(stack.tcp, {
+      onTest: (r) =>
+        Effect.sync(() => {
+          iperfTests++
+          console.log(
+            `tap: iperf3 test from ${r.client}: ${r.bytes} bytes ${r.reverse ? "sent" : "received"} in ` +
+              `${r.seconds.toFixed(2)} s, ${((r.bytes * 8) / r.seconds / 1e6).toFixed(0)} Mbit/s`,
+          )
+        }),
+    })
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         const s = yield* Tap.stats(net.uplink)
@@ -66,13 +87,15 @@ const program = (tap: string): Effect.Effect<void, unknown> =>
         yield* Console.log(
           `tap: stopped; device rx ${s.device.rxFrames} frames / tx ${s.device.txFrames} frames ` +
             `(${s.device.txErrors} tx errors); echo requests answered ${icmp.echoRepliesSent}; ` +
-            `UDP datagrams echoed ${udp.txDatagrams}`,
+            `UDP datagrams echoed ${udp.txDatagrams}; HTTP requests ${http.requests} on ${http.connections} ` +
+            `connections; iperf3 tests ${iperfTests}`,
         )
       })
     )
     yield* Console.log(
       `tap: ${Ipv4Address.format(stack.address)}/${stack.prefixLength} on ${net.uplink.device.ifname} ` +
-        `(${MacAddress.format(stack.mac)}, mtu ${mtu}); answering ARP and ping, UDP echo on port 7`,
+        `(${MacAddress.format(stack.mac)}, mtu ${mtu}); answering ARP and ping, UDP echo on port 7, HTTP on port 80, ` +
+        `iperf3 on port 5201`,
     )
     yield* Console.log(
       `tap: try  ping ${Ipv4Address.format(stack.address)}  from the TAP's namespace (the kernel side needs an ` +

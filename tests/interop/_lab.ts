@@ -86,6 +86,8 @@ export const withTapLab = async <A>(
     readonly kernelMtu?: number
     /** Display filters whose matching frames are counted in the capture. */
     readonly count?: ReadonlyArray<string>
+    /** A BPF capture filter (default: capture everything); see `SAMPLE_TCP_PORT`. */
+    readonly captureFilter?: string
   },
 ): Promise<{ readonly result: A; readonly report: LabReport }> => {
   const dir = tempDir()
@@ -105,7 +107,9 @@ export const withTapLab = async <A>(
         ns.ip("link", "set", dev, "up")
       })
       const kernelMac = linkMac(ns, dev)
-      capture = yield* Effect.promise(() => startCapture(ns, dev, pcap, broadcastPing(ns, "10.99.0.255")))
+      capture = yield* Effect.promise(() =>
+        startCapture(ns, dev, pcap, broadcastPing(ns, "10.99.0.255"), options?.captureFilter)
+      )
       const stack = yield* Stack.make({
         cidr: `${OURS}/24`,
         checksum: "all",

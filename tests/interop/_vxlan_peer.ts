@@ -7,11 +7,16 @@
  * - `ping N` → pings `--peer` N times: `PINGS [rtt ms, …]`
  * - `udp PORT SIZE…` → sends one datagram per size to `--peer`:PORT and checks each echo byte for byte:
  *   `UDP {"ok", "bad"}`
+ * - `serve` → starts the HTTP server of `examples/_http.ts` on port 80 and the iperf3 server of
+ *   `examples/_iperf3.ts` on port 5201: `SERVING {}`; `quit` then also reports `http` counters and `iperf3` tests
+ * - `fetch PORT PATH…` → GETs each path from `--peer`:PORT on one keep-alive connection with the HTTP client of
+ *   `examples/_http.ts`: `FETCHED [{status, length, sha256}, …]`
  * - `quit` (or stdin closed) → `STATS {vxlan, uplink, icmp, udp}`, exit 0
  *
  * It stops by itself after `--timeout` seconds (exit 2). Usage:
  * `ip netns exec NS bun tests/interop/_vxlan_peer.ts --address 10.99.3.2 --remote 10.99.3.1 --vni 42
- *  --cidr 10.99.2.2/24 --mtu 1450 --peer 10.99.2.1 [--port 4789] [--timeout 60]`
+ *  --cidr 10.99.2.2/24 --mtu 1450 --peer 10.99.2.1 [--port 4789] [--remote-port 4789] [--mac-prefix 02:a5:00]
+ *  [--timeout 60]`
  *
  * @module
  */
@@ -21,6 +26,8 @@ import { Vxlan } from "../../src/link/Vxlan.ts"
 import { Stack } from "../../src/Stack.ts"
 import { Ipv4Address } from "../../src/wire/Ipv4Address.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"
+import { ByteReader, httpGet, httpHandler, httpServerStats } from "../../examples/_http.ts"
+import { iperf3Server, type Iperf3TestResult } from "../../examples/_iperf3.ts"
 
 const argv = process.argv.slice(2)
 const arg = (name: string, fallback?: string): string => {
@@ -68,15 +75,17 @@ const program = Effect.gen(function* () {
     vni: Number(arg("vni")),
     address: arg("address"),
     port: Number(arg("port", "4789")),
-    remotes: [{ address: arg("remote") }],
+    remotes: [{ address: arg("remote"), port: Number(arg("remote-port", "4789")) }],
     mtu,
-    macPrefix: "02:a5:00",
+    macPrefix: arg("mac-prefix", "02:a5:00"),
   })
   const stack = yield* Stack.make({ cidr: arg("cidr"), mtu, checksum: "all" }).pipe(
     Effect.provideService(Backend, net.backend),
   )
   yield* stack.udp.listen(7, (d, socket) => Effect.ignore(socket.send(d.src, d.srcPort, d.data)))
   const peer = Ipv4Address.parse(arg("peer"))!
+  const http = httpServerStats()
+  const iperfTests: Array<Iperf3TestResult> = []
   yield* say("READY", { mac: MacAddress.format(stack.mac), port: net.uplink.socket.local.port })
 
   while (true) {
@@ -103,8 +112,26 @@ const program = Effect.gen(function* () {
         else bad.push([sent.length, got?.length ?? null])
       }
       yield* say("UDP", { ok, bad })
+    } else if (cmd === "serve") {
+      yield* stack.tcp.serve(80, httpHandler(http))
+      yield* iperf3Server(stack.tcp, { onTest: (r) => Effect.sync(() => void iperfTests.push(r)) })
+      yield* say("SERVING", {})
+    } else if (cmd === "fetch") {
+      const results = yield* Effect.scoped(Effect.gen(function* () {
+        const conn = yield* stack.tcp.connect(peer, Number(rest[0]))
+        const reader = new ByteReader(conn)
+        const out: Array<{ status: number; length: number; sha256: string }> = []
+        for (const path of rest.slice(1)) {
+          const r = yield* httpGet(reader, arg("peer"), path)
+          out.push({ status: r.status, length: r.length, sha256: r.sha256 })
+        }
+        return out
+      }))
+      yield* say("FETCHED", results)
     } else if (cmd === "quit") {
       yield* say("STATS", {
+        http,
+        iperf3: iperfTests.map((t) => ({ reverse: t.reverse, bytes: t.bytes, seconds: t.seconds })),
         vxlan: yield* net.uplink.socket.stats,
         uplink: yield* net.uplink.stats,
         icmp: yield* stack.icmp.stats,
