@@ -47,6 +47,7 @@ import {
   type PortStats,
   type RegisterOptions,
 } from "./Backend.ts"
+import { fold, sum } from "../wire/Checksum.ts"
 
 /** A source and sink of Ethernet frames outside the process: what an uplink bridges a backend port to. */
 export interface FrameWire {
@@ -111,9 +112,16 @@ const ZERO_PORT_STATS: PortStats = {
 }
 
 /** True for an IPv4 frame (no VLAN tag) whose header checksum field is zero: a stack left checksums to "offload". */
-const looksUnchecksummed = (frame: Uint8Array): boolean =>
-  frame.length >= 34 && frame[12] === 0x08 && frame[13] === 0x00 && frame[24] === 0 && frame[25] === 0 &&
-  (frame[14] >>> 4) === 4
+/**
+ * An IPv4 frame whose header checksum field is 0 and whose header does not verify: what a stack with checksum offload
+ * sends. (A field of 0 can also be the correct checksum of some headers — about one in 65 536 — so verify.)
+ */
+const looksUnchecksummed = (frame: Uint8Array): boolean => {
+  if (frame.length < 34 || frame[12] !== 0x08 || frame[13] !== 0x00 || frame[24] !== 0 || frame[25] !== 0) return false
+  if ((frame[14] >>> 4) !== 4) return false
+  const headerEnd = 14 + (frame[14] & 0x0f) * 4
+  return headerEnd > frame.length || fold(sum(frame, 14, headerEnd)) !== 0xffff
+}
 
 const attach = (
   wire: FrameWire,
