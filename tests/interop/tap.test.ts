@@ -242,7 +242,7 @@ print(json.dumps({"got": n, "bytes": b, "seconds": (t1 - t0) if t0 else 0}))`,
           return { ours, kavg, inRate, outRate, stats: yield* Tap.stats(lab.net.uplink) }
         })
       )
-      assertClean(report)
+      assertClean(report, { allowUdpOverflow: true }) // the stack→kernel flood may overflow python's socket buffer
       const sorted = [...result.ours].sort((a, b) => a - b)
       const median = sorted[Math.floor(sorted.length / 2)]
       console.log(
