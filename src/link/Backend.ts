@@ -155,3 +155,23 @@ export const emptyPortStats: PortStats = {
   txErrors: 0,
   rxErrors: 0,
 }
+
+/**
+ * `inner`'s operations with `overrides` in place of some of them: the base of Backend middleware (Impairment,
+ * Capture, Trace, LinkMetrics), which replace what they change and forward the rest unchanged.
+ */
+export const forwardBackend = <O extends object>(
+  inner: BackendShape,
+  overrides: O,
+): Omit<BackendShape, keyof O> & O => ({
+  register: inner.register,
+  unregister: inner.unregister,
+  unregisterAndFlush: inner.unregisterAndFlush,
+  mac: inner.mac,
+  write: inner.write,
+  setListener: inner.setListener,
+  portStats: inner.portStats,
+  resetPortStats: inner.resetPortStats,
+  ports: inner.ports,
+  ...overrides,
+})

@@ -61,7 +61,7 @@ import {
 import type { Scope } from "effect"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 import { Pcap, Pcapng, type PcapResolution, type PcapWriteOptions } from "../wire/Pcap.ts"
-import { Backend, type BackendError, type BackendShape, MAX_PORT_ID, type PortId } from "./Backend.ts"
+import { Backend, type BackendError, type BackendShape, forwardBackend, MAX_PORT_ID, type PortId } from "./Backend.ts"
 import { dropCountersOf, type LinkDropSource } from "./Metrics.ts"
 import type { FrameDirection, FrameMonitor, NetworkDeviceShape } from "./Vnetif.ts"
 
@@ -435,19 +435,11 @@ const wrap = <E = never, R = never>(
         if (frame.length >= ETHERNET_HEADER_LEN) capture.record(frame)
       })
     }
-    return {
-      register: inner.register,
-      unregister: inner.unregister,
-      unregisterAndFlush: inner.unregisterAndFlush,
-      mac: inner.mac,
+    return forwardBackend(inner, {
       write,
-      setListener: inner.setListener,
-      portStats: inner.portStats,
-      resetPortStats: inner.resetPortStats,
-      ports: inner.ports,
       dropCounters: dropCountersOf(inner),
       capture,
-    }
+    })
   })
 
 const layer = <E = never, R = never>(

@@ -105,6 +105,7 @@ import {
   Backend,
   BackendError,
   type BackendShape,
+  forwardBackend,
   type FrameListener,
   MAX_PORT_ID,
   type PortId,
@@ -1001,16 +1002,11 @@ const wrap = (
       queue: c.droppedQueue,
     }))
 
-    return {
+    const overrides = {
       register,
       unregister,
       unregisterAndFlush,
-      mac: inner.mac,
       write,
-      setListener: inner.setListener,
-      portStats: inner.portStats,
-      resetPortStats: inner.resetPortStats,
-      ports: inner.ports,
       dropCounters: Effect.zipWith(ownDrops, dropCountersOf(inner), mergeDropCounters),
       setPartitioned: (b: boolean) =>
         Effect.sync(() => {
@@ -1023,6 +1019,7 @@ const wrap = (
       }),
       flushHeld,
     }
+    return forwardBackend(inner, overrides)
   })
 
 // ---- one device -----------------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import {
   type BackendError,
   type BackendShape,
   emptyPortStats,
+  forwardBackend,
   type PortId,
   portMac,
   type PortStats,
@@ -316,20 +317,13 @@ const wrap = (inner: BackendShape, options?: LinkMetricsOptions): Effect.Effect<
     const unregisterAndFlush = (id: PortId, timeout?: Duration.Input): Effect.Effect<PortStats, BackendError> =>
       Effect.tap(inner.unregisterAndFlush(id, timeout), (s) => retire(id, s))
 
-    return {
-      register: inner.register,
+    return forwardBackend(inner, {
       unregister,
       unregisterAndFlush,
-      mac: inner.mac,
-      write: inner.write,
-      setListener: inner.setListener,
-      portStats: inner.portStats,
-      resetPortStats: inner.resetPortStats,
-      ports: inner.ports,
       dropCounters: dropCountersOf(inner),
       stats,
       publish,
-    }
+    })
   })
 
 const make = (options?: LinkMetricsOptions): Effect.Effect<LinkMetricsHandle, never, Backend | Scope.Scope> =>

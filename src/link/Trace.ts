@@ -38,7 +38,7 @@ import { IpProtocol, Ipv4Packet } from "../wire/Ipv4.ts"
 import { MacAddress } from "../wire/MacAddress.ts"
 import { TcpPacket } from "../wire/Tcp.ts"
 import { UdpPacket } from "../wire/Udp.ts"
-import { Backend, type BackendError, type BackendShape, type PortId } from "./Backend.ts"
+import { Backend, type BackendError, type BackendShape, forwardBackend, type PortId } from "./Backend.ts"
 import { dropCountersOf, type LinkDropSource } from "./Metrics.ts"
 import type { FrameDirection, NetworkDeviceShape } from "./Vnetif.ts"
 
@@ -351,19 +351,11 @@ const wrap = (inner: BackendShape, options?: TraceOptions): Effect.Effect<TraceB
         if (frame.length >= 14) trace.record(frame, id)
       })
     }
-    return {
-      register: inner.register,
-      unregister: inner.unregister,
-      unregisterAndFlush: inner.unregisterAndFlush,
-      mac: inner.mac,
+    return forwardBackend(inner, {
       write,
-      setListener: inner.setListener,
-      portStats: inner.portStats,
-      resetPortStats: inner.resetPortStats,
-      ports: inner.ports,
       dropCounters: dropCountersOf(inner),
       trace,
-    }
+    })
   })
 
 const layer = (options?: TraceOptions): Layer.Layer<Backend, never, Backend> =>
