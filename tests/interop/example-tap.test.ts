@@ -44,7 +44,7 @@ after(cleanupAll)
 describe("examples/tap.ts against the kernel", () => {
   it(
     "answers the kernel's ping, UDP echo, curl and iperf3, and stops cleanly on SIGTERM",
-    { skip: SKIP_TCP, timeout: 120_000 },
+    { skip: SKIP_TCP, timeout: 240_000 },
     async () => {
       const ns = makeNetns()
       const dir = tempDir()
