@@ -334,6 +334,10 @@ export interface TcpStats {
   readonly activeOpens: number
   /** Passive opens (SYNs accepted by a listener). */
   readonly passiveOpens: number
+  /** Segments retransmitted, by every connection of this stack (open and closed). */
+  readonly retransmits: number
+  /** Retransmission timeouts, by every connection of this stack (open and closed). */
+  readonly retransmitTimeouts: number
   /** Connections in the table now (TIME-WAIT included). */
   readonly connections: number
   /** Listening ports now. */
@@ -519,6 +523,9 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
     const listeners = new Map<number, ListenerRec>()
     let shutdown = false
     let timerRunning = false
+    // counters of connections already removed from the table (the open ones are summed at snapshot time)
+    let retiredRetransmits = 0
+    let retiredTimeouts = 0
     const c = {
       segmentsIn: 0,
       segmentsOut: 0,
@@ -630,6 +637,8 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
       if (!x.inTable) return
       x.inTable = false
       all.delete(x)
+      retiredRetransmits += x.tcb.stats.retransmits
+      retiredTimeouts += x.tcb.stats.timeouts
       const head = table.get(x.key)
       if (head === x) {
         if (x.next === undefined) table.delete(x.key)
@@ -1390,11 +1399,21 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
       listen,
       serve,
       config,
-      stats: Effect.sync(() => ({
-        ...c,
-        connections: all.size,
-        listeners: listeners.size,
-        timerRunning,
-      })),
+      stats: Effect.sync(() => {
+        let retransmits = retiredRetransmits
+        let retransmitTimeouts = retiredTimeouts
+        for (const x of all) {
+          retransmits += x.tcb.stats.retransmits
+          retransmitTimeouts += x.tcb.stats.timeouts
+        }
+        return {
+          ...c,
+          retransmits,
+          retransmitTimeouts,
+          connections: all.size,
+          listeners: listeners.size,
+          timerRunning,
+        }
+      }),
     }
   })

@@ -44,6 +44,9 @@ describe("Tcp over impaired links (8 MiB, byte-exact)", () => {
         const r = yield* transfer(a, b, randomBytes(8 * MiB, 21))
         assert.ok((yield* link.stats).droppedLoss > 0)
         assert.ok(r.client.retransmits > 0)
+        // the stack-wide counter sums every connection of the stack, open or closed
+        const sent = yield* a.tcp.stats
+        assert.ok(sent.retransmits >= r.client.retransmits, `${sent.retransmits} >= ${r.client.retransmits}`)
       })))
 
   it("10 % of small frames (bare ACKs) lost", () =>
