@@ -10,36 +10,13 @@ import { spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Fiber } from "effect"
+import { Effect } from "effect"
 import { Simulation, type SimulationResult } from "../../src/Simulation.ts"
 import type { StackHandle } from "../../src/Stack.ts"
-import { fnv1a, randomBytes } from "../tcp/_service.ts"
+import { fnv1a, measuredTransfer, randomBytes } from "../tcp/_service.ts"
 
-/** A client → server transfer of `data`; returns the received length and hash. */
-const transfer = (a: StackHandle, b: StackHandle, data: Uint8Array) =>
-  Effect.gen(function* () {
-    const listener = yield* b.tcp.listen(5001)
-    const server = yield* Effect.forkChild(Effect.gen(function* () {
-      const conn = yield* listener.accept
-      let length = 0
-      let hash = 0x811c9dc5
-      while (true) {
-        const d = yield* conn.read
-        if (d === undefined) break
-        hash = fnv1a(d, hash)
-        length += d.length
-      }
-      yield* conn.close
-      return { length, hash }
-    }))
-    const conn = yield* a.tcp.connect(b.address, 5001)
-    for (let off = 0; off < data.length; off += 16384) yield* conn.write(data.subarray(off, off + 16384))
-    yield* conn.closeWrite
-    const got = yield* Fiber.join(server)
-    const stats = yield* conn.stats
-    yield* conn.close
-    return { ...got, retransmits: stats.retransmits }
-  })
+/** A client → server transfer of `data` in 16 KiB writes; returns the received length and hash. */
+const transfer = (a: StackHandle, b: StackHandle, data: Uint8Array) => measuredTransfer(a, b, data, 16384)
 
 const sim = (seed: number, bytes: number): Promise<SimulationResult<{ length: number; hash: number }>> =>
   Effect.runPromise(Simulation.run(

@@ -12,10 +12,10 @@
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync, writeFileSync } from "node:fs"
-import { Effect, Fiber } from "effect"
+import { Effect } from "effect"
 import { Simulation } from "../../src/Simulation.ts"
 import type { StackHandle } from "../../src/Stack.ts"
-import { fnv1a, randomBytes } from "../tcp/_service.ts"
+import { fnv1a, measuredTransfer, randomBytes } from "../tcp/_service.ts"
 
 const BYTES = 512 * 1024
 const LOSSES = [0, 1, 5, 10]
@@ -37,30 +37,7 @@ interface Cell {
 const data = randomBytes(BYTES, 99)
 const expectedHash = fnv1a(data)
 
-const transfer = (a: StackHandle, b: StackHandle) =>
-  Effect.gen(function* () {
-    const listener = yield* b.tcp.listen(5001)
-    const server = yield* Effect.forkChild(Effect.gen(function* () {
-      const conn = yield* listener.accept
-      let length = 0
-      let hash = 0x811c9dc5
-      while (true) {
-        const d = yield* conn.read
-        if (d === undefined) break
-        hash = fnv1a(d, hash)
-        length += d.length
-      }
-      yield* conn.close
-      return { length, hash }
-    }))
-    const conn = yield* a.tcp.connect(b.address, 5001)
-    for (let off = 0; off < data.length; off += 8192) yield* conn.write(data.subarray(off, off + 8192))
-    yield* conn.closeWrite
-    const got = yield* Fiber.join(server)
-    const stats = yield* conn.stats
-    yield* conn.close
-    return { ...got, retransmits: stats.retransmits }
-  })
+const transfer = (a: StackHandle, b: StackHandle) => measuredTransfer(a, b, data, 8192)
 
 const runCell = async (loss: number, delay: number, buffer: number): Promise<Cell> => {
   const r = await Effect.runPromise(Simulation.run(

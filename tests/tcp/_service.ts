@@ -105,6 +105,32 @@ export const sendAll = (
     yield* conn.closeWrite
   })
 
+/**
+ * Client → server transfer of `data` on port 5001 that reports instead of asserting: what the server received
+ * (length and hash) and the client's retransmits. For tests that record outcomes (the simulation grid).
+ */
+export const measuredTransfer = (
+  client: Pick<Node, "tcp">,
+  server: Pick<Node, "tcp" | "address">,
+  data: Uint8Array,
+  writeSize: number,
+): Effect.Effect<Received & { readonly retransmits: number }, TcpError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const listener = yield* server.tcp.listen(5001)
+    const serverFiber = yield* Effect.forkChild(Effect.gen(function* () {
+      const conn = yield* listener.accept
+      const got = yield* receiveAll(conn)
+      yield* conn.close
+      return got
+    }))
+    const conn = yield* client.tcp.connect(server.address, 5001)
+    yield* sendAll(conn, data, writeSize)
+    const got = yield* Fiber.join(serverFiber)
+    const stats = yield* conn.stats
+    yield* conn.close
+    return { ...got, retransmits: stats.retransmits }
+  })
+
 /** Options of {@link transfer}. */
 export interface TransferOptions {
   readonly port?: number
