@@ -229,6 +229,28 @@ export const neighbour = (ns: Netns, address: string): string | undefined => {
   return entries[0]?.lladdr?.toLowerCase()
 }
 
+// ---- VXLAN topology -------------------------------------------------------------------------------------------------
+
+/**
+ * The kernel side of the VXLAN tests (linux-interop.md §2): a veth between namespace `k` (10.99.3.1, vk0) and `s`
+ * (10.99.3.2, vs0), and in `k` a vxlan device vx0 (VNI 42, UDP 4789, to 10.99.3.2) with tx offload off — otherwise
+ * the kernel leaves inner checksums unfinished (see Vxlan.ts) — carrying `kernelCidr`. Our stack runs in `s`.
+ */
+export const vxlanKernelSide = (k: Netns, s: Netns, kernelCidr: string): void => {
+  sh("ip", ["link", "add", "vk0", "netns", k.name, "type", "veth", "peer", "name", "vs0", "netns", s.name])
+  k.ip("addr", "add", "10.99.3.1/24", "dev", "vk0")
+  k.ip("link", "set", "vk0", "up")
+  s.ip("addr", "add", "10.99.3.2/24", "dev", "vs0")
+  s.ip("link", "set", "vs0", "up")
+  k.ip(
+    ...["link", "add", "vx0", "type", "vxlan", "id", "42", "local", "10.99.3.1", "remote", "10.99.3.2"],
+    ...["dstport", "4789", "dev", "vk0"],
+  )
+  k.execSync("ethtool", "-K", "vx0", "tx", "off")
+  k.ip("addr", "add", kernelCidr, "dev", "vx0")
+  k.ip("link", "set", "vx0", "up")
+}
+
 // ---- nstat ----------------------------------------------------------------------------------------------------------
 
 /** The error counters that must stay zero in a kernel namespace. */

@@ -32,10 +32,10 @@ import {
   RUNTIME,
   runtimeCommand,
   SAMPLE_TCP_PORT,
-  sh,
   spawnLines,
   startCapture,
   tempDir,
+  vxlanKernelSide,
 } from "./_netns.ts"
 import { checkIperf3, mbps } from "./_tcp.ts"
 
@@ -61,18 +61,7 @@ describe("TCP over VXLAN: the kernel's curl and iperf3 against our stack in anot
     let capture: Capture | undefined
     let child: LineChild | undefined
     try {
-      sh("ip", ["link", "add", "vk0", "netns", k.name, "type", "veth", "peer", "name", "vs0", "netns", s.name])
-      k.ip("addr", "add", "10.99.3.1/24", "dev", "vk0")
-      k.ip("link", "set", "vk0", "up")
-      s.ip("addr", "add", "10.99.3.2/24", "dev", "vs0")
-      s.ip("link", "set", "vs0", "up")
-      k.ip(
-        ...["link", "add", "vx0", "type", "vxlan", "id", "42", "local", "10.99.3.1", "remote", "10.99.3.2"],
-        ...["dstport", "4789", "dev", "vk0"],
-      )
-      k.execSync("ethtool", "-K", "vx0", "tx", "off")
-      k.ip("addr", "add", `${KERNEL}/24`, "dev", "vx0")
-      k.ip("link", "set", "vx0", "up")
+      vxlanKernelSide(k, s, `${KERNEL}/24`)
       const [cmd, ...args] = runtimeCommand(join(ROOT, "tests", "interop", "_vxlan_peer.ts"), [
         "--address",
         "10.99.3.2",

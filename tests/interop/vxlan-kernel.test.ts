@@ -39,10 +39,10 @@ import {
   ROOT,
   RUNTIME,
   runtimeCommand,
-  sh,
   spawnLines,
   startCapture,
   tempDir,
+  vxlanKernelSide,
 } from "./_netns.ts"
 
 const SKIP = RUNTIME === "node"
@@ -68,32 +68,7 @@ describe("VXLAN: our stack and the Linux kernel's vxlan device", () => {
     let capture: Capture | undefined
     let child: LineChild | undefined
     try {
-      sh("ip", ["link", "add", "vk0", "netns", k.name, "type", "veth", "peer", "name", "vs0", "netns", s.name])
-      k.ip("addr", "add", "10.99.3.1/24", "dev", "vk0")
-      k.ip("link", "set", "vk0", "up")
-      s.ip("addr", "add", "10.99.3.2/24", "dev", "vs0")
-      s.ip("link", "set", "vs0", "up")
-      k.ip(
-        "link",
-        "add",
-        "vx0",
-        "type",
-        "vxlan",
-        "id",
-        "42",
-        "local",
-        "10.99.3.1",
-        "remote",
-        "10.99.3.2",
-        "dstport",
-        "4789",
-        "dev",
-        "vk0",
-      )
-      // The kernel's vxlan leaves inner checksums unfinished while tx offload is on (see Vxlan.ts).
-      k.execSync("ethtool", "-K", "vx0", "tx", "off")
-      k.ip("addr", "add", `${KERNEL}/24`, "dev", "vx0")
-      k.ip("link", "set", "vx0", "up")
+      vxlanKernelSide(k, s, `${KERNEL}/24`)
       const mtu = (JSON.parse(k.ip("-j", "link", "show", "dev", "vx0")) as Array<{ mtu: number }>)[0].mtu
       assert.equal(mtu, 1450, "the kernel's vxlan MTU leaves room for the 50 bytes of outer headers")
 
