@@ -179,7 +179,7 @@ const vnetif = (mtu: number, checksum: "all" | "offload", nflows: number, bytes:
     const readAll = (conn: TcpConnection) =>
       Effect.gen(function* () {
         const h = new Hasher()
-        const buf = new Uint8Array(256 * 1024)
+        const buf = new Uint8Array(writeSize) // the application's read buffer, once per connection
         while (true) {
           const n = yield* conn.readInto(buf)
           if (n === 0) break

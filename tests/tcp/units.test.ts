@@ -4,7 +4,7 @@ import { describe, it } from "node:test"
 import fc from "fast-check"
 import { Assembler } from "../../src/tcp/Assembler.ts"
 import { type Cubic, makeCongestion, NewReno } from "../../src/tcp/Congestion.ts"
-import { Ring } from "../../src/tcp/Ring.ts"
+import { Ring, RING_MIN_STORAGE } from "../../src/tcp/Ring.ts"
 import { RttEstimator } from "../../src/tcp/Rtt.ts"
 import { Scoreboard } from "../../src/tcp/Scoreboard.ts"
 import { inWindow, seqAdd, seqGe, seqGt, seqLe, seqLt, seqSub } from "../../src/tcp/SeqNum.ts"
@@ -81,6 +81,87 @@ describe("Ring", () => {
           }
         },
       ),
+    )
+  })
+  it("allocates nothing until written, then grows by doubling only as far as the bytes held need", () => {
+    const r = new Ring(256 * 1024)
+    assert.equal(r.storage, 0)
+    assert.equal(r.free, 256 * 1024, "free space is the capacity, not the storage")
+    r.push(new Uint8Array(100))
+    assert.equal(r.storage, RING_MIN_STORAGE)
+    r.discard(100)
+    for (let i = 0; i < 1000; i++) {
+      r.push(new Uint8Array(1460))
+      r.discard(1460)
+    }
+    assert.equal(r.storage, RING_MIN_STORAGE, "a reader that keeps up keeps the ring small")
+    r.writeAt(20_000, Uint8Array.of(7))
+    assert.equal(r.storage, 32 * 1024, "a parked byte far out grows the storage to cover it")
+    r.push(new Uint8Array(20_000))
+    r.commit(1)
+    r.push(new Uint8Array(300 * 1024).fill(1))
+    assert.equal(r.storage, 256 * 1024, "never beyond capacity")
+    assert.equal(r.length, 256 * 1024)
+    assert.deepEqual([...r.peek(19_999, 3)], [0, 7, 1], "growth kept the parked byte at its logical position")
+  })
+  it("keeps readable and parked bytes at their logical positions across growth (property)", () => {
+    const cap = 40_000
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({ push: fc.integer({ min: 1, max: 9000 }) }),
+            fc.record({ read: fc.integer({ min: 0, max: 9000 }) }),
+            fc.record({ park: fc.integer({ min: 0, max: 30_000 }), n: fc.integer({ min: 1, max: 3000 }) }),
+            fc.record({ commit: fc.constant(true) }),
+          ),
+          { maxLength: 40 },
+        ),
+        fc.integer({ min: 0, max: 255 }),
+        (ops, seed) => {
+          const r = new Ring(cap)
+          // model: logical byte values from head; undefined = never written
+          let model: Array<number | undefined> = []
+          let len = 0
+          let next = seed
+          const bytes = (n: number): Uint8Array => {
+            const b = new Uint8Array(n)
+            for (let i = 0; i < n; i++) b[i] = next = (next * 31 + 7) & 0xff
+            return b
+          }
+          for (const op of ops) {
+            if ("push" in op) {
+              const src = bytes(op.push)
+              const n = r.push(src)
+              assert.equal(n, Math.min(src.length, cap - len))
+              for (let i = 0; i < n; i++) model[len + i] = src[i]
+              len += n
+            } else if ("read" in op) {
+              const out = new Uint8Array(op.read)
+              const n = r.readInto(out)
+              assert.equal(n, Math.min(op.read, len))
+              assert.deepEqual([...out.subarray(0, n)], model.slice(0, n))
+              model = model.slice(n)
+              len -= n
+            } else if ("park" in op) {
+              const src = bytes(op.n)
+              const n = r.writeAt(op.park, src)
+              assert.equal(n, Math.max(0, Math.min(src.length, cap - len - op.park)))
+              for (let i = 0; i < n; i++) model[len + op.park + i] = src[i]
+            } else {
+              // commit the contiguous parked run that starts at the readable end
+              let k = 0
+              while (model[len + k] !== undefined) k++
+              r.commit(k)
+              len += k
+            }
+            assert.equal(r.length, len)
+            assert.ok(r.storage <= cap)
+            if (len > 0) assert.deepEqual([...r.peek(0, len)], model.slice(0, len))
+          }
+        },
+      ),
+      { numRuns: 300 },
     )
   })
 })
