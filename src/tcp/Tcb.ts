@@ -47,6 +47,9 @@ import { Scoreboard } from "./Scoreboard.ts"
 import { EMPTY, TcpFlags, type TcpOptions, type TcpRepr, type TcpSackBlock } from "./Segment.ts"
 import { inWindow, seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqSub } from "./SeqNum.ts"
 
+/** Smallest send-buffer allowance of the autotuning ({@link Tcb.sendLimit}), bytes. */
+export const SEND_BUFFER_MIN = 16 * 1024
+
 const FIN = TcpFlags.FIN
 const SYN = TcpFlags.SYN
 const RST = TcpFlags.RST
@@ -100,7 +103,10 @@ export interface TcbConfig {
   readonly mss: number
   /** Upper bound for the MSS we use to send, whatever the peer says (MSS clamp); 0 = none. */
   readonly mssClamp: number
-  /** Send buffer capacity (bytes). */
+  /**
+   * Send buffer capacity (bytes): an upper bound. The part the application may fill is tuned to the connection's
+   * need (see {@link Tcb.sendLimit}), so 1000 slow flows do not each park a full buffer.
+   */
   readonly sendBufferSize: number
   /** Receive buffer capacity (bytes); the receive window is its free space. */
   readonly recvBufferSize: number
@@ -436,14 +442,28 @@ export class Tcb {
       this.finQueued || this.closeRequested ||
       !(s === "ESTABLISHED" || s === "CLOSE-WAIT" || s === "SYN-SENT" || s === "SYN-RECEIVED")
     ) return -1
-    const n = this.sendBuffer.push(data)
+    const room = this.writable
+    const n = room <= 0 ? 0 : this.sendBuffer.push(room < data.length ? data.subarray(0, room) : data)
     if (n < data.length) this.writeBlocked = true
     return n
   }
 
   /** Bytes that {@link write} would accept now. */
   get writable(): number {
-    return this.sendBuffer.free
+    const room = this.sendLimit - this.sendBuffer.length
+    return room > 0 ? room : 0
+  }
+
+  /**
+   * How many bytes the send buffer may hold now (send-buffer autotuning, like Linux's `tcp_sndbuf_expand`): twice
+   * the congestion window — enough to keep a window in flight and the next one queued — at least
+   * {@link SEND_BUFFER_MIN}, at most `sendBufferSize`. A fast connection grows to the configured size within a few
+   * round trips; one that shares a link with a thousand others holds a few segments' worth.
+   */
+  get sendLimit(): number {
+    const cap = this.config.sendBufferSize
+    const want = 2 * this.cc.cwnd
+    return want >= cap ? cap : want > SEND_BUFFER_MIN ? want : SEND_BUFFER_MIN < cap ? SEND_BUFFER_MIN : cap
   }
 
   /** In-order bytes ready for {@link read}. */

@@ -250,6 +250,8 @@ export interface TcpConnectionStats {
   readonly cwnd: number
   /** Payload bytes per full-size segment we send. */
   readonly mss: number
+  /** Memory the connection's send and receive buffers hold now (bytes; they are allocated and grown on demand). */
+  readonly bufferBytes: number
 }
 
 /** One TCP connection. Reads and writes may run on different fibers at the same time. */
@@ -1010,14 +1012,13 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
       })
 
     /**
-     * Ready to write more of a blocked write with `remaining` bytes: a quarter of the send buffer is free (or all
-     * that is left), so a blocked writer wakes once per quarter buffer instead of once per ACK.
+     * Ready to write more of a blocked write with `remaining` bytes: a quarter of the send buffer's current allowance
+     * is free (or all that is left), so a blocked writer wakes once per quarter buffer instead of once per ACK. The
+     * allowance is autotuned ({@link Tcb.sendLimit}), so the threshold is computed each time.
      */
-    const writeReady = (x: Conn, remaining: number) => {
-      const lowWater = Math.max(1, Math.min(remaining, x.tcb.config.sendBufferSize >>> 2))
-      return (): boolean =>
-        x.appClosed || x.tcb.writable >= lowWater || x.tcb.state === "CLOSED" || x.tcb.error !== undefined
-    }
+    const writeReady = (x: Conn, remaining: number) => (): boolean =>
+      x.appClosed || x.tcb.writable >= Math.max(1, Math.min(remaining, x.tcb.sendLimit >>> 2)) ||
+      x.tcb.state === "CLOSED" || x.tcb.error !== undefined
 
     const writeFrom = (x: Conn, data: Uint8Array, off: number): Effect.Effect<void, TcpError> =>
       Effect.suspend(() => {
@@ -1138,6 +1139,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
             srtt: x.tcb.srtt,
             rto: x.tcb.rto,
             cwnd: x.tcb.cc.cwnd,
+            bufferBytes: x.tcb.sendBuffer.storage + x.tcb.recvBuffer.storage,
             mss: x.tcb.effMss,
           }
         }),
