@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict"
 import { describe, it } from "node:test"
-import { makeTcbConfig, Tcb } from "../../src/tcp/Tcb.ts"
+import { makeTcbConfig, SEND_BUFFER_MIN, Tcb } from "../../src/tcp/Tcb.ts"
 import {
   ACK,
   established,
@@ -135,6 +135,29 @@ describe("ESTABLISHED: sending", () => {
       { seq: S + 100, ack: R, flags: ACK, data: pattern(100, 100) },
       { seq: S + 200, ack: R, flags: ACK | PSH, data: pattern(50, 200) },
     ])
+  })
+  it("send-buffer autotuning: the application may fill 2 x cwnd, at least 16 KiB, at most sendBufferSize", () => {
+    const h = established(plainConfig({ sendBufferSize: 1 << 20 }), 60_000)
+    const cwnd0 = h.tcb.cc.cwnd
+    assert.equal(h.tcb.sendLimit, Math.max(SEND_BUFFER_MIN, 2 * cwnd0))
+    assert.equal(h.tcb.write(pattern(1 << 20)), h.tcb.sendLimit, "a large write is cut at the allowance")
+    assert.equal(h.tcb.write(pattern(1)), 0)
+    // acknowledgments grow cwnd (slow start) and with it the allowance
+    let out = h.poll()
+    for (let round = 0; round < 10 && out.length > 0; round++) {
+      const next: typeof out = []
+      for (const seg of out) {
+        next.push(...h.send({ seq: R, ack: (seg.seqNumber + seg.payload.length) >>> 0, flags: ACK, win: 60_000 }))
+      }
+      out = next
+    }
+    assert.ok(h.tcb.cc.cwnd > cwnd0)
+    assert.equal(h.tcb.sendLimit, Math.min(1 << 20, Math.max(SEND_BUFFER_MIN, 2 * h.tcb.cc.cwnd)))
+    assert.ok(h.tcb.sendLimit > SEND_BUFFER_MIN)
+    assert.ok(h.tcb.writable > 0 && h.tcb.writable <= h.tcb.sendLimit - h.tcb.sendBuffer.length)
+    // never beyond the configured size
+    const small = established(plainConfig({ sendBufferSize: 300 }))
+    assert.equal(small.tcb.sendLimit, 300)
   })
   it("write applies backpressure and reports Writable when space frees", () => {
     const h = established(plainConfig({ sendBufferSize: 300 }))
