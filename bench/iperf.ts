@@ -26,7 +26,7 @@
  * @module
  */
 // first: hides node:async_hooks from effect on Deno (see the module); must run before `effect` is evaluated
-import { restoreAsyncHooks } from "../examples/_deno_async_hooks.ts"
+import "../src/util/NoAsyncContext.ts"
 import { spawnSync } from "node:child_process"
 import * as net from "node:net"
 import { fileURLToPath } from "node:url"
@@ -34,8 +34,6 @@ import { Effect, Fiber, Layer } from "effect"
 import { Switch } from "../src/link/Switch.ts"
 import { Stack } from "../src/Stack.ts"
 import type { TcpConnection } from "../src/tcp/Tcp.ts"
-
-restoreAsyncHooks()
 
 // ------------------------------------------------------------------------------------------------ options
 
@@ -231,6 +229,13 @@ const vnetif = (mtu: number, checksum: "all" | "offload", nflows: number, bytes:
   return Effect.runPromise(program)
 }
 
+/** A full garbage collection: `Bun.gc(true)` on Bun, `gc()` on Deno (children run with `--expose-gc`). */
+const fullGc = (): void => {
+  const g = globalThis as { readonly Bun?: { gc(force: boolean): void }; readonly gc?: () => void }
+  if (g.Bun !== undefined) g.Bun.gc(true)
+  else g.gc?.()
+}
+
 /** `n` idle established connections between two stacks: what they cost in RSS (the `bytes` field carries it). */
 const idle = (n: number): Promise<ChildResult> => {
   const program = Effect.scoped(Effect.gen(function* () {
@@ -242,7 +247,7 @@ const idle = (n: number): Promise<ChildResult> => {
     const acceptor = yield* Effect.forkChild(Effect.gen(function* () {
       for (let i = 0; i < n; i++) accepted.push(yield* listener.accept)
     })) // settle the heap before the baseline
-    ;(globalThis as { gc?: () => void }).gc?.()
+    fullGc()
     const rss0 = process.memoryUsage().rss
     const cpu0 = process.cpuUsage()
     const t0 = performance.now()
@@ -251,7 +256,7 @@ const idle = (n: number): Promise<ChildResult> => {
     yield* Fiber.join(acceptor)
     const seconds = (performance.now() - t0) / 1000
     const cpu = process.cpuUsage(cpu0)
-    ;(globalThis as { gc?: () => void }).gc?.()
+    fullGc()
     const rss1 = process.memoryUsage().rss
     const ok = conns.length === n && accepted.length === n
     return { bytes: Math.max(0, rss1 - rss0), seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssBytes: 0, ok }
@@ -501,7 +506,7 @@ const runParent = (): void => {
     const results: Array<ChildResult> = []
     for (let i = 0; i < runs; i++) {
       const [cmd, cmdArgs] = denoGlobal !== undefined
-        ? [denoGlobal.execPath(), ["run", "-A", self, "--child", c.id, ...passArgs]]
+        ? [denoGlobal.execPath(), ["run", "-A", "--v8-flags=--expose-gc", self, "--child", c.id, ...passArgs]]
         : [process.execPath, [self, "--child", c.id, ...passArgs]]
       const p = spawnSync(cmd, cmdArgs, { encoding: "utf8", maxBuffer: 16 * 1024 * 1024, timeout: 600_000 })
       const line = (p.stdout ?? "").trim().split("\n").pop() ?? ""
