@@ -14,7 +14,7 @@
  * @module
  */
 // first: hides node:async_hooks from effect on Deno (see the module); must run before `effect` is evaluated
-import { restoreAsyncHooks } from "../examples/_deno_async_hooks.ts"
+import "../src/util/NoAsyncContext.ts"
 import { Effect, Fiber, Queue } from "effect"
 import { Backend, type BackendShape } from "../src/link/Backend.ts"
 import { Switch } from "../src/link/Switch.ts"
@@ -26,8 +26,6 @@ import { IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr } from "../src/wire/Ipv4.ts"
 import type { Ipv4Address } from "../src/wire/Ipv4Address.ts"
 import { MacAddress } from "../src/wire/MacAddress.ts"
 import { TcpFlags, TcpOptions, TcpPacket, TcpRepr } from "../src/wire/Tcp.ts"
-
-restoreAsyncHooks()
 
 const argv: ReadonlyArray<string> = process.argv.slice(2)
 const runs: number = (() => {

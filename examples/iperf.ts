@@ -27,7 +27,7 @@
  *                      (`--vxlan-local A --vxlan-remote B [--vni 42]`), address `--cidr` (default 10.99.0.2/24), port
  *                      `--port`, MTU `--mtu`; `--tests N` stops after N tests. E.g. in a netns with TAP vn0:
  *                      `bun examples/iperf.ts --server --tap vn0`, then `iperf3 -c 10.99.0.2 -t 3 [-R] [-J]`
- *   --keep-async-hooks on Deno, run without the async_hooks workaround of `_deno_async_hooks.ts` (memory then
+ *   --keep-async-hooks on Deno, run without the async_hooks workaround of `src/util/NoAsyncContext.ts` (memory then
  *                      grows with every fiber suspension: an effect 4.1 + Deno 2.9 problem, not a vnetif one)
  *
  * The data is a 3 MiB + 4 KiB pseudo-random pool sent cyclically: its period is no power of two, so a byte from the
@@ -36,7 +36,7 @@
  * @module
  */
 // first: hides node:async_hooks from effect on Deno (see the module); must run before `effect` is evaluated
-import { asyncHooksHidden, restoreAsyncHooks } from "./_deno_async_hooks.ts"
+import { asyncContextDisabled } from "../src/util/NoAsyncContext.ts"
 import { parseArgs } from "node:util"
 import { Effect, Fiber, Layer } from "effect"
 import { describeLink, linkLayer } from "./_link.ts"
@@ -81,7 +81,6 @@ const { values: args } = parseArgs({
     tests: { type: "string" },
   },
 })
-restoreAsyncHooks()
 
 if (args.server) {
   // iperf3 server mode (examples/_iperf3.ts): a stack on a TAP or VXLAN uplink for `iperf3 -c`
@@ -370,7 +369,7 @@ const program = Effect.scoped(Effect.gen(function* () {
           congestion,
           checksum,
           runtime: runtimeName,
-          asyncHooksHidden,
+          asyncHooksHidden: asyncContextDisabled,
         },
         intervals: intervals.map((iv) => ({
           start: iv.start / 1000,

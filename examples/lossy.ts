@@ -23,7 +23,7 @@
  * @module
  */
 // first: hides node:async_hooks from effect on Deno (see the module); must run before `effect` is evaluated
-import { restoreAsyncHooks } from "./_deno_async_hooks.ts"
+import "../src/util/NoAsyncContext.ts"
 import { parseArgs } from "node:util"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -43,7 +43,6 @@ const { values: args } = parseArgs({
     seed: { type: "string", default: "1" },
   },
 })
-restoreAsyncHooks()
 
 const flags: LinkFlags = {
   rateMbit: Number(args.rate),
