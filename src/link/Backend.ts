@@ -92,6 +92,8 @@ export interface RegisterOptions {
   readonly mtu?: number
   /** Capacity of the port's inbound queue in frames; default: the backend's. */
   readonly queueCapacity?: number
+  /** Byte budget of the port's inbound queue; default: the backend's (the Switch: see `SwitchOptions.queueBytes`). */
+  readonly queueBytes?: number
 }
 
 /** The backend contract: mirage-vnetif's `BACKEND` with typed errors, stats and a bounded flush. */

@@ -11,8 +11,11 @@
  *   holds at most `macTableSize` entries (default 4096; the oldest learned entry is evicted first, a MAC that moves
  *   is re-learned as new) and forgets every entry of a port when it is unregistered.
  *
- * Delivery: each port owns a bounded `Queue.dropping` (capacity `queueCapacity`, default 1024). The writer offers
- * with `Queue.offerUnsafe`; a full queue drops the frame and counts it in the receiver's `rxDrops`, like a NIC ring —
+ * Delivery: each port owns a bounded `Queue.dropping` holding at most `queueCapacity` frames (default 4096) and at
+ * most `queueBytes` bytes (default: 1024 full-size frames, 1024 × (mtu + 14)) — a byte budget like a switch's
+ * buffer memory, so a burst of small frames (ACKs of a thousand connections) is not dropped for want of slots while
+ * a queue of full-size frames stays as deep as a 1024-slot ring. The writer offers with `Queue.offerUnsafe`; a frame
+ * beyond either bound is dropped and counted in the receiver's `rxDrops`, like a NIC ring —
  * the writer never suspends, so no deadlock is possible, and there is never a pile of fibers. A port without a
  * listener, a closing port, or a frame longer than the receiver's `mtu + 14` is also a counted drop at the receiver.
  * Each port has ONE reader fiber that takes up to `batchSize` frames per wake-up (`Queue.takeBetween`: one suspend
@@ -60,8 +63,14 @@ export type SwitchMode = "learning" | "hub"
 export interface SwitchOptions {
   /** `"learning"` (default) or `"hub"` (flood everything, mirage's behaviour). */
   readonly mode?: SwitchMode
-  /** Default capacity of each port's inbound queue, in frames (default 1024). */
+  /** Default capacity of each port's inbound queue, in frames (default 4096). */
   readonly queueCapacity?: number
+  /**
+   * Default byte budget of each port's inbound queue (frames queued and not yet taken by the port's reader). Default:
+   * `queueCapacity × (mtu + 14)` when `queueCapacity` is given (explicitly or by the port), else 1024 full-size
+   * frames of the port's MTU.
+   */
+  readonly queueBytes?: number
   /** Most frames a reader takes per wake-up (default: the whole queue). */
   readonly batchSize?: number
   /** Size of the learned MAC table (default 4096). */
@@ -82,7 +91,9 @@ const ETHERNET_HEADER_LEN = 14
 const MIN_MTU = 68
 const MAX_MTU = 65535
 const DEFAULT_MTU = 1500
-const DEFAULT_QUEUE_CAPACITY = 1024
+const DEFAULT_QUEUE_CAPACITY = 4096
+/** Default byte budget of a queue, in full-size frames of the port's MTU. */
+const DEFAULT_QUEUE_FULL_FRAMES = 1024
 const DEFAULT_MAC_TABLE_SIZE = 4096
 const DEFAULT_FLUSH_TIMEOUT: Duration.Input = "1 second"
 
@@ -105,6 +116,10 @@ interface Port {
   fiber: Fiber.Fiber<void> | undefined
   /** Frames accepted into the queue and not yet finished by the listener (queued + in flight). */
   pending: number
+  /** Bytes of the frames in the queue (not yet taken by the reader). */
+  queuedBytes: number
+  /** Byte budget of the queue. */
+  readonly maxQueuedBytes: number
   drained: Deferred.Deferred<void> | undefined
   batch: ReadonlyArray<Uint8Array>
   cursor: number
@@ -136,6 +151,7 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
   Effect.gen(function* () {
     const mode: SwitchMode = options?.mode ?? "learning"
     const defaultCapacity = options?.queueCapacity ?? DEFAULT_QUEUE_CAPACITY
+    const defaultBytes = options?.queueBytes
     const batchSize = options?.batchSize ?? Number.POSITIVE_INFINITY
     const macTableSize = options?.macTableSize ?? DEFAULT_MAC_TABLE_SIZE
     if (mode !== "learning" && mode !== "hub") {
@@ -143,6 +159,9 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
     }
     if (!isPositiveInt(defaultCapacity)) {
       return yield* Effect.die(new Error(`Switch: queueCapacity must be a positive integer, got ${defaultCapacity}`))
+    }
+    if (defaultBytes !== undefined && !isPositiveInt(defaultBytes)) {
+      return yield* Effect.die(new Error(`Switch: queueBytes must be a positive integer, got ${defaultBytes}`))
     }
     if (batchSize !== Number.POSITIVE_INFINITY && !isPositiveInt(batchSize)) {
       return yield* Effect.die(new Error(`Switch: batchSize must be a positive integer, got ${batchSize}`))
@@ -195,10 +214,14 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
     // ---- delivery (writer side) -----------------------------------------------------------------------------------
 
     const enqueue = (p: Port, frame: Uint8Array): void => {
-      if (p.state !== OPEN || p.listener === undefined || frame.length > p.maxFrame) {
+      const len = frame.length
+      if (
+        p.state !== OPEN || p.listener === undefined || len > p.maxFrame || p.queuedBytes + len > p.maxQueuedBytes
+      ) {
         p.rxDrops++
       } else if (Queue.offerUnsafe(p.queue, frame)) {
         p.pending++
+        p.queuedBytes += len
       } else {
         p.rxDrops++
       }
@@ -274,6 +297,7 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
         while: () => p.cursor < p.batch.length,
         body: () => {
           const frame = p.batch[p.cursor++]
+          p.queuedBytes -= frame.length
           const listener = p.listener
           if (listener === undefined || p.state === CLOSED) {
             p.rxDrops++
@@ -336,6 +360,12 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
         if (!isPositiveInt(capacity)) {
           return yield* invalid(`queueCapacity must be a positive integer, got ${capacity}`)
         }
+        const explicitCapacity = opts?.queueCapacity ?? options?.queueCapacity
+        const maxQueuedBytes = opts?.queueBytes ?? defaultBytes ??
+          (explicitCapacity ?? DEFAULT_QUEUE_FULL_FRAMES) * (mtu + ETHERNET_HEADER_LEN)
+        if (!isPositiveInt(maxQueuedBytes)) {
+          return yield* invalid(`queueBytes must be a positive integer, got ${maxQueuedBytes}`)
+        }
         if (closed) return yield* Effect.die(new Error("Switch: register after the switch's scope was closed"))
         if (nextId > MAX_PORT_ID) return yield* Effect.die(new Error("Switch: all 2^32 port ids are used up"))
         const id = nextId++
@@ -352,6 +382,8 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
           state: OPEN,
           fiber: undefined,
           pending: 0,
+          queuedBytes: 0,
+          maxQueuedBytes,
           drained: undefined,
           batch: EMPTY_BATCH,
           cursor: 0,

@@ -28,7 +28,14 @@ import type { Scope } from "effect"
 import { Cause, Context, Data, Deferred, Effect, Exit, Layer } from "effect"
 import { ChecksumCapabilities } from "../wire/Checksum.ts"
 import type { MacAddress } from "../wire/MacAddress.ts"
-import { Backend, type BackendError, type FrameListener, type PortId, type PortStats } from "./Backend.ts"
+import {
+  Backend,
+  type BackendError,
+  type FrameListener,
+  type PortId,
+  type PortStats,
+  type RegisterOptions,
+} from "./Backend.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 
 /** Device counters (a snapshot). */
@@ -125,8 +132,10 @@ export interface VnetifOptions {
   readonly mtu?: number
   /** Checksum capabilities announced to the stack; default `ChecksumCapabilities.offload`. */
   readonly checksum?: ChecksumCapabilities
-  /** Capacity of the receive queue in frames; default: the backend's (1024 for the Switch). */
+  /** Capacity of the receive queue in frames; default: the backend's (4096 for the Switch). */
   readonly queueCapacity?: number
+  /** Byte budget of the receive queue; default: the backend's (for the Switch, 1024 full-size frames). */
+  readonly queueBytes?: number
 }
 
 const CONNECTED = 0
@@ -157,9 +166,11 @@ const onBackendCause = (cause: Cause.Cause<BackendError>): Effect.Effect<never, 
 const make = (options?: VnetifOptions): Effect.Effect<NetworkDeviceShape, BackendError, Backend | Scope.Scope> =>
   Effect.gen(function* () {
     const backend = yield* Backend
-    const registerOptions = options?.queueCapacity === undefined
-      ? { mtu: options?.mtu ?? 1500 }
-      : { mtu: options?.mtu ?? 1500, queueCapacity: options.queueCapacity }
+    const registerOptions: RegisterOptions = {
+      mtu: options?.mtu ?? 1500,
+      ...(options?.queueCapacity === undefined ? {} : { queueCapacity: options.queueCapacity }),
+      ...(options?.queueBytes === undefined ? {} : { queueBytes: options.queueBytes }),
+    }
     const info = yield* backend.register(registerOptions)
     const id = info.id
     const maxFrame = info.mtu + 14

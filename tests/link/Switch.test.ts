@@ -207,6 +207,33 @@ describe("Switch: queues and drops", () => {
       assert.equal(sb.rxPackets + sb.rxDrops, sa.txPackets, "every frame is either delivered or counted as dropped")
     })))
 
+  it("a queue's byte budget bounds full-size frames while small frames get more slots (defaults: 4096 / 1024 full)", () =>
+    run(Effect.gen(function* () {
+      const sw = yield* Switch.make()
+      const a = yield* sw.register()
+      const b = yield* sw.register() // MTU 1500: budget 1024 × 1514 bytes, at most 4096 frames
+      const c = yield* sw.register({ queueBytes: 1000 })
+      const entered = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      let n = 0
+      yield* sw.setListener(b.id, () => {
+        n++
+        return n === 1 ? Deferred.succeed(entered, undefined).pipe(Effect.andThen(Deferred.await(gate))) : Effect.void
+      })
+      yield* sw.write(a.id, mkFrame(b.mac, a.mac, 0))
+      yield* Deferred.await(entered) // b's reader is blocked: everything below stays queued
+      for (let i = 1; i <= 3000; i++) yield* sw.write(a.id, mkFrame(b.mac, a.mac, i, 64))
+      assert.equal((yield* sw.portStats(b.id)).rxDrops, 0, "3000 small frames fit (more than 1024 slots)")
+      // the budget left: 1024 × 1514 − 3000 × 64 bytes = 897 full-size frames
+      for (let i = 0; i < 1000; i++) yield* sw.write(a.id, mkFrame(b.mac, a.mac, 10_000 + i, 1514))
+      assert.equal((yield* sw.portStats(b.id)).rxDrops, 1000 - Math.floor((1024 * 1514 - 3000 * 64) / 1514))
+      yield* Deferred.succeed(gate, undefined)
+      // an explicit byte budget: 1000 bytes hold ten 100-byte frames while the reader has not run yet
+      yield* sw.setListener(c.id, () => Effect.void)
+      for (let i = 0; i < 15; i++) yield* sw.write(a.id, mkFrame(c.mac, a.mac, i, 100))
+      assert.equal((yield* sw.portStats(c.id)).rxDrops, 5)
+    })))
+
   it("drops and counts frames for a port without a listener (mirage drops them too)", () =>
     run(Effect.gen(function* () {
       const sw = yield* Switch.make()
