@@ -7,7 +7,8 @@
  * - `vnetif mtu65535`: the same at MTU 65535 with checksum offload (the switch cannot corrupt a frame);
  * - `vnetif 1000 flows`: 1000 concurrent connections between the two stacks (MTU 1500, checksums on), 1 GiB in all,
  *   aggregate throughput;
- * - `vnetif idle`: 10 000 idle established connections between the two stacks: the RSS they add (MiB);
+ * - `vnetif idle`: 10 000 idle established connections between the two stacks: the RSS they add (MiB), for both
+ *   ends together (20 000 TCBs: each stack holds 10 000 connections);
  * - `kernel node:net`: the kernel's TCP over 127.0.0.1 through `node:net`, same sizes;
  * - `kernel native`: the kernel's TCP over 127.0.0.1 through `Bun.listen/connect` or `Deno.listen/connect`.
  *
@@ -476,7 +477,7 @@ const cases: ReadonlyArray<Case> = [
   { id: "mtu1500", label: "vnetif MTU 1500, checksums" },
   { id: "mtu65535", label: "vnetif MTU 65535, offload" },
   { id: "flows", label: `vnetif ${flows} flows, MTU 1500` },
-  { id: "idle", label: `vnetif ${idleConnections} idle connections` },
+  { id: "idle", label: `vnetif ${idleConnections} idle connections, both ends` },
   { id: "nodenet", label: "kernel node:net 127.0.0.1" },
   { id: "native", label: `kernel ${denoGlobal !== undefined ? "Deno" : "Bun"}.listen/connect` },
 ]
