@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Backend, type BackendShape } from "../src/link/Backend.ts"
 import { Switch } from "../src/link/Switch.ts"
 import { Vnetif } from "../src/link/Vnetif.ts"

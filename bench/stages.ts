@@ -15,7 +15,9 @@
  */
 // first: hides node:async_hooks from effect on Deno (see the module); must run before `effect` is evaluated
 import "../src/util/NoAsyncContext.ts"
-import { Effect, Fiber, Queue } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
 import { Backend, type BackendShape } from "../src/link/Backend.ts"
 import { Switch } from "../src/link/Switch.ts"
 import { Vnetif } from "../src/link/Vnetif.ts"

@@ -20,7 +20,8 @@
  * @module
  */
 import { createHash } from "node:crypto"
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import type { TcpConnection, TcpError } from "../src/tcp/Tcp.ts"
 
 /** The largest request head (request line plus headers) the server accepts. */

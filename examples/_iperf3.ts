@@ -27,7 +27,10 @@
  *
  * @module
  */
-import { Deferred, Effect, Fiber, type Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import type { TcpConnection, TcpError, TcpShape } from "../src/tcp/Tcp.ts"
 import { Backend, type BackendShape } from "../src/link/Backend.ts"
 import { Tap } from "../src/link/Tap.ts"

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { Layer } from "effect"
+import * as Layer from "effect/Layer"
 import type { Backend } from "../src/link/Backend.ts"
 import { Capture, type CaptureError, type PacketCapture } from "../src/link/Capture.ts"
 import type { BackendError } from "../src/link/Backend.ts"

@@ -9,7 +9,9 @@
  *
  * @module
  */
-import { Console, Effect, Stream } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import { Switch } from "../src/link/Switch.ts"
 import { Stack } from "../src/Stack.ts"
 import type { TcpConnection } from "../src/tcp/Tcp.ts"

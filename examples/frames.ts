@@ -12,7 +12,10 @@
  *
  * @module
  */
-import { Clock, Effect, Fiber, type Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import type { Backend } from "../src/link/Backend.ts"
 import { Switch } from "../src/link/Switch.ts"
 import { Vnetif } from "../src/link/Vnetif.ts"

@@ -38,7 +38,9 @@
 // first: hides node:async_hooks from effect on Deno (see the module); must run before `effect` is evaluated
 import { asyncContextDisabled } from "../src/util/NoAsyncContext.ts"
 import { parseArgs } from "node:util"
-import { Effect, Fiber, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import { describeLink, linkLayer } from "./_link.ts"
 import { Stack } from "../src/Stack.ts"
 import type { TcpConnectionStats } from "../src/tcp/Tcp.ts"

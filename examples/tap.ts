@@ -22,7 +22,9 @@
  *
  * @module
  */
-import { Console, Effect, Fiber } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import { Backend } from "../src/link/Backend.ts"
 import { Tap } from "../src/link/Tap.ts"
 import { Stack } from "../src/Stack.ts"

@@ -44,8 +44,17 @@
  *
  * @module
  */
-import type { Scope } from "effect"
-import { Clock, Data, Deferred, Duration, Effect, Fiber, Layer, Random, Scheduler, Sink } from "effect"
+import type * as Scope from "effect/Scope"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
+import * as Scheduler from "effect/Scheduler"
+import * as Sink from "effect/Sink"
 import { TestClock } from "effect/testing"
 import { Backend, type BackendShape, type PortInfo, type PortStats } from "./link/Backend.ts"
 import { Capture, type CaptureFormat } from "./link/Capture.ts"

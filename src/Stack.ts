@@ -28,7 +28,13 @@
  *
  * @module
  */
-import { Context, Data, Effect, Exit, Layer, Schema, Scope } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import { Arp } from "./arp/Arp.ts"
 import { Ethernet } from "./ethernet/Ethernet.ts"
 import { Icmp } from "./icmp/Icmp.ts"

@@ -16,7 +16,8 @@
  *
  * @module
  */
-import { Effect, Metric } from "effect"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import type { StackHandle } from "./Stack.ts"
 import { Ipv4Address } from "./wire/Ipv4Address.ts"
 

@@ -25,8 +25,17 @@
  *
  * @module
  */
-import type { Scope } from "effect"
-import { Clock, Context, Data, Deferred, Duration, Effect, Layer, Option, Queue, Result } from "effect"
+import type * as Scope from "effect/Scope"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Result from "effect/Result"
 import { Ethernet, type EthernetError } from "../ethernet/Ethernet.ts"
 import { ARP_PACKET_LEN, ArpOperation, ArpPacket, ArpRepr } from "../wire/Arp.ts"
 import { EtherType } from "../wire/Ethernet.ts"

@@ -22,8 +22,14 @@
  *
  * @module
  */
-import type { Scope } from "effect"
-import { Cause, Context, Data, Effect, Exit, Layer, Result } from "effect"
+import type * as Scope from "effect/Scope"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import { type NetifError, Vnetif } from "../link/Vnetif.ts"
 import type { ChecksumCapabilities } from "../wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetFrame, EthernetRepr } from "../wire/Ethernet.ts"

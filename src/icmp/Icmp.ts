@@ -23,8 +23,16 @@
  *
  * @module
  */
-import type { Scope } from "effect"
-import { Clock, Context, Data, Deferred, Duration, Effect, Layer, Random, Result } from "effect"
+import type * as Scope from "effect/Scope"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
+import * as Result from "effect/Result"
 import { Ipv4, type Ipv4Datagram, type Ipv4Error } from "../ipv4/Ipv4.ts"
 import { isGroupDestination } from "../ipv4/Routing.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"

@@ -28,8 +28,17 @@
  *
  * @module
  */
-import type { Scope } from "effect"
-import { Cause, Clock, Context, Data, Effect, Layer, Queue, Random, Result, Schema } from "effect"
+import type * as Scope from "effect/Scope"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import { Arp, type ArpError } from "../arp/Arp.ts"
 import { Ethernet, type EthernetError } from "../ethernet/Ethernet.ts"
 import type { ChecksumCapabilities } from "../wire/Checksum.ts"

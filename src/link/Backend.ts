@@ -23,8 +23,10 @@
  *
  * @module
  */
-import type { Duration, Effect } from "effect"
-import { Context, Data } from "effect"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import type { MacAddress } from "../wire/MacAddress.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 

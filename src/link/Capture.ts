@@ -41,24 +41,22 @@
  * @module
  */
 import { open } from "node:fs/promises"
-import type { Array as Arr } from "effect"
-import {
-  Cause,
-  Clock,
-  Context,
-  Data,
-  Deferred,
-  Effect,
-  Exit,
-  Fiber,
-  Layer,
-  Option,
-  Queue,
-  Schema,
-  Sink,
-  Stream,
-} from "effect"
-import type { Scope } from "effect"
+import type * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
+import type * as Scope from "effect/Scope"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 import { Pcap, Pcapng, type PcapResolution, type PcapWriteOptions } from "../wire/Pcap.ts"
 import { Backend, type BackendError, type BackendShape, forwardBackend, MAX_PORT_ID, type PortId } from "./Backend.ts"

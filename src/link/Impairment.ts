@@ -97,8 +97,15 @@
  *
  * @module
  */
-import type { Fiber, Scope } from "effect"
-import { Clock, Duration, Effect, Layer, Option, Random, Schema } from "effect"
+import type * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
 import { dropCountersOf, type LinkDropSource, mergeDropCounters } from "./Metrics.ts"
 import { NetifError, type NetworkDeviceShape, Vnetif } from "./Vnetif.ts"
 import {

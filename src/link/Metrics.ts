@@ -30,8 +30,13 @@
  *
  * @module
  */
-import { Context, Duration, Effect, Layer, Metric, Schedule } from "effect"
-import type { Scope } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import { MacAddress } from "../wire/MacAddress.ts"
 import {
   Backend,

@@ -38,8 +38,15 @@
  *
  * @module
  */
-import type { Cause, Duration } from "effect"
-import { Deferred, Effect, Exit, Fiber, Layer, Queue, Scope } from "effect"
+import type * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
 import { MacAddress } from "../wire/MacAddress.ts"
 import {
   Backend,

@@ -53,8 +53,10 @@
  *
  * @module
  */
-import type { Scope } from "effect"
-import { Data, Effect, Layer } from "effect"
+import type * as Scope from "effect/Scope"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 import { Backend, type BackendError, type BackendShape } from "./Backend.ts"
 import { Switch, type SwitchOptions } from "./Switch.ts"

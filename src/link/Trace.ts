@@ -28,8 +28,14 @@
  *
  * @module
  */
-import type { LogLevel, Scope } from "effect"
-import { Clock, Effect, Layer, LogLevel as LogLevelModule, Queue, Result } from "effect"
+import type * as LogLevel from "effect/LogLevel"
+import type * as Scope from "effect/Scope"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as LogLevelModule from "effect/LogLevel"
+import * as Queue from "effect/Queue"
+import * as Result from "effect/Result"
 import { ArpPacket } from "../wire/Arp.ts"
 import { EthernetFrame, EtherType } from "../wire/Ethernet.ts"
 import { Icmpv4Packet } from "../wire/Icmpv4.ts"

@@ -35,8 +35,10 @@
  *
  * @module
  */
-import type { Scope } from "effect"
-import { Cause, Effect, Random } from "effect"
+import type * as Scope from "effect/Scope"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Random from "effect/Random"
 import { MacAddress } from "../wire/MacAddress.ts"
 import {
   Backend,

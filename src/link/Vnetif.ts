@@ -24,8 +24,14 @@
  *
  * @module
  */
-import type { Scope } from "effect"
-import { Cause, Context, Data, Deferred, Effect, Exit, Layer } from "effect"
+import type * as Scope from "effect/Scope"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import { ChecksumCapabilities } from "../wire/Checksum.ts"
 import type { MacAddress } from "../wire/MacAddress.ts"
 import {

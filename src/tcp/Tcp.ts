@@ -46,23 +46,21 @@
  *
  * @module
  */
-import {
-  Cause,
-  Clock,
-  Context,
-  Data,
-  Duration,
-  Effect,
-  Exit,
-  FiberSet,
-  Layer,
-  Random,
-  Result,
-  Schema,
-  Scope,
-  Sink,
-  Stream,
-} from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
 import { Ipv4, type Ipv4Datagram } from "../ipv4/Ipv4.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"

@@ -22,8 +22,16 @@
  *
  * @module
  */
-import type { Cause, Scope } from "effect"
-import { Context, Data, Effect, Layer, Queue, Random, Result, Stream } from "effect"
+import type * as Cause from "effect/Cause"
+import type * as Scope from "effect/Scope"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
+import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
 import { Icmp } from "../icmp/Icmp.ts"
 import { Ipv4, type Ipv4Datagram, type Ipv4Error } from "../ipv4/Ipv4.ts"
 import { Icmpv4DstUnreachableCode } from "../wire/Icmpv4.ts"

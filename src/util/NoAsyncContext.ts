@@ -49,7 +49,7 @@
 import { restoreAsyncHooks } from "./_hideAsyncHooks.ts"
 // a binding used below, not a bare `import "effect"`: effect's package.json marks its modules free of side effects,
 // and a bundler may drop a bare import of it (and evaluate effect later, where the program first uses it)
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 /**
  * Whether the workaround is active: `true` on Deno when `effect` was evaluated with `node:async_hooks` hidden (so

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Cause } from "effect"
+import type * as Cause from "effect/Cause"
 
 /** A class whose instances are yieldable tagged errors with tag `Tag` and readonly fields `F`. */
 export type TaggedErrorClass<Tag extends string, F> = new (

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { Ipv4Address } from "./Ipv4Address.ts"
 import { MacAddress } from "./MacAddress.ts"
 import { WireError } from "./WireError.ts"

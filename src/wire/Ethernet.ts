@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { MacAddress } from "./MacAddress.ts"
 import { WireError } from "./WireError.ts"
 

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { type ChecksumCapabilities, finish, fold, shouldCompute, shouldVerify, sum } from "./Checksum.ts"
 import type { WireError } from "./WireError.ts"
 import { read16 as r16, write16 as w16 } from "./Bytes.ts"

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { type ChecksumCapabilities, finish, fold, shouldCompute, shouldVerify, sum } from "./Checksum.ts"
 import { Ipv4Address } from "./Ipv4Address.ts"
 import type { WireError } from "./WireError.ts"

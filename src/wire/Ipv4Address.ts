@@ -12,8 +12,9 @@
  *
  * @module
  */
-import type { Brand } from "effect"
-import { Schema, SchemaTransformation } from "effect"
+import type * as Brand from "effect/Brand"
+import * as Schema from "effect/Schema"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 
 /** An IPv4 address: an unsigned 32-bit integer, most significant byte first on the wire. */
 export type Ipv4Address = number & Brand.Brand<"Ipv4Address">

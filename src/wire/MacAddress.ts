@@ -13,8 +13,9 @@
  *
  * @module
  */
-import type { Brand } from "effect"
-import { Schema, SchemaTransformation } from "effect"
+import type * as Brand from "effect/Brand"
+import * as Schema from "effect/Schema"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 
 /** A 48-bit MAC address held in a number; the first octet on the wire is the most significant. */
 export type MacAddress = number & Brand.Brand<"MacAddress">

@@ -28,7 +28,7 @@
  *
  * @module
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import type { WireError } from "./WireError.ts"
 import { wireFail as fail } from "./WireError.ts"
 

@@ -10,7 +10,8 @@
  * @module
  */
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
-import { Data, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 
 /** Why a packet was rejected. */
 export type WireErrorReason = "Truncated" | "BadChecksum" | "BadVersion" | "Unsupported" | "Malformed"

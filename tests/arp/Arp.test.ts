@@ -8,7 +8,11 @@
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Clock, Effect, Exit, Fiber, Logger } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
 import { TestClock } from "effect/testing"
 import { Arp, type ArpConfig, ArpError } from "../../src/arp/Arp.ts"
 import { Ethernet } from "../../src/ethernet/Ethernet.ts"

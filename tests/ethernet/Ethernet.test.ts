@@ -7,7 +7,10 @@
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Effect, Exit, Logger, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
+import * as Scope from "effect/Scope"
 import { Ethernet, EthernetError } from "../../src/ethernet/Ethernet.ts"
 import { Vnetif } from "../../src/link/Vnetif.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"

@@ -8,7 +8,9 @@
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Effect, Layer, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import { Switch } from "../../src/link/Switch.ts"
 import { Stack } from "../../src/Stack.ts"
 import type { TcpConnection, TcpError } from "../../src/tcp/Tcp.ts"

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Backend } from "../../src/link/Backend.ts"
 import { Tap } from "../../src/link/Tap.ts"
 import { Vxlan } from "../../src/link/Vxlan.ts"

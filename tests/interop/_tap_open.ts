@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Tap } from "../../src/link/Tap.ts"
 
 const name = process.argv[2] ?? "vnperm0"

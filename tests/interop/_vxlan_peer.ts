@@ -20,7 +20,9 @@
  *
  * @module
  */
-import { Cause, Effect, Queue } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
 import { Backend } from "../../src/link/Backend.ts"
 import { Vxlan } from "../../src/link/Vxlan.ts"
 import { Stack } from "../../src/Stack.ts"

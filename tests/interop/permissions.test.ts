@@ -10,7 +10,7 @@ import { describe, it } from "node:test"
 import assert from "node:assert/strict"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Tap, TapError } from "../../src/link/Tap.ts"
 import { announceSkip, has, ROOT, run, RUNTIME, runtimeCommand } from "./_netns.ts"
 

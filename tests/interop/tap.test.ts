@@ -19,7 +19,9 @@
  */
 import { after, describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Cause, Effect, Exit } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import { Tap, TapError } from "../../src/link/Tap.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"
 import { assertClean, KERNEL, kernelAddr, OURS, pattern, PY_PATTERN, python, spawnIp, withTapLab } from "./_lab.ts"

@@ -14,7 +14,7 @@
 import { after, describe, it } from "node:test"
 import assert from "node:assert/strict"
 import { join } from "node:path"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { bodySha256, ByteReader, httpGet, httpHandler, httpServerStats } from "../../examples/_http.ts"
 import { iperf3Server } from "../../examples/_iperf3.ts"
 import { assertClean, KERNEL, kernelAddr, OURS, withTapLab } from "./_lab.ts"

@@ -8,7 +8,8 @@
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Effect, Fiber } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import { TestClock } from "effect/testing"
 import { Ipv4Error } from "../../src/ipv4/Ipv4.ts"
 import { Stack } from "../../src/Stack.ts"

@@ -7,7 +7,9 @@
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Effect, Fiber, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import { type ImpairedDevice, Impairment } from "../../src/link/Impairment.ts"
 import { Vnetif } from "../../src/link/Vnetif.ts"
 import { Simulation } from "../../src/Simulation.ts"

@@ -12,7 +12,12 @@
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Cause, Effect, Exit, Layer, Random, Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
+import * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
 import { Backend, BackendError, type BackendShape, type PortInfo } from "../../src/link/Backend.ts"
 import { Impairment, type ImpairmentHandle, type ImpairmentSpec } from "../../src/link/Impairment.ts"

@@ -6,7 +6,10 @@
  * @module
  */
 import assert from "node:assert/strict"
-import { Deferred, Effect, Exit, type Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
 import type { FrameListener } from "../../src/link/Backend.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"

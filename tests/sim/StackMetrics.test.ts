@@ -6,7 +6,9 @@
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Effect, Fiber, Metric } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import { Simulation } from "../../src/Simulation.ts"
 import { StackMetricKeys, StackMetrics } from "../../src/StackMetrics.ts"
 

@@ -12,7 +12,7 @@
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync, writeFileSync } from "node:fs"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Simulation } from "../../src/Simulation.ts"
 import type { StackHandle } from "../../src/Stack.ts"
 import { fnv1a, measuredTransfer, randomBytes } from "../tcp/_service.ts"

@@ -10,7 +10,7 @@
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
 import fc from "fast-check"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Backend } from "../../src/link/Backend.ts"
 import { Switch } from "../../src/link/Switch.ts"
 import { Stack, type StackHandle } from "../../src/Stack.ts"

@@ -6,7 +6,11 @@
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Context, Effect, Exit, Layer, Scope } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
 import { Icmp } from "../../src/icmp/Icmp.ts"
 import { Ipv4 } from "../../src/ipv4/Ipv4.ts"

@@ -13,7 +13,12 @@
  * @module
  */
 import assert from "node:assert/strict"
-import { Deferred, Effect, Exit, Layer, Result, type Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
 import { Backend, type FrameListener } from "../../src/link/Backend.ts"
 import { Switch, type SwitchShape } from "../../src/link/Switch.ts"

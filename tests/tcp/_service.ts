@@ -5,7 +5,9 @@
  * @module
  */
 import assert from "node:assert/strict"
-import { Effect, Fiber, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import type { Backend } from "../../src/link/Backend.ts"
 import { Stack, type StackError, type StackHandle } from "../../src/Stack.ts"
 import type {

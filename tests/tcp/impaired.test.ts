@@ -8,7 +8,8 @@
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { Backend } from "../../src/link/Backend.ts"
 import { Impairment, type ImpairmentHandle, type ImpairmentSpec } from "../../src/link/Impairment.ts"
 import { Switch } from "../../src/link/Switch.ts"

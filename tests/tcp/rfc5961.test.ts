@@ -9,7 +9,9 @@
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Effect, Exit, Result } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
 import { Backend } from "../../src/link/Backend.ts"
 import { Switch } from "../../src/link/Switch.ts"
 import type { MacAddress } from "../../src/wire/MacAddress.ts"

@@ -8,7 +8,8 @@
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Effect, Fiber } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import { run, withSwitch } from "../support/TestDevice.ts"
 import { fnv1a, node, randomBytes, receiveAll, transfer } from "./_service.ts"
 

@@ -9,7 +9,12 @@
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Effect, Exit, Fiber, Scope, Sink, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
 import { TestClock } from "effect/testing"
 import { Backend } from "../../src/link/Backend.ts"
 import { Impairment } from "../../src/link/Impairment.ts"

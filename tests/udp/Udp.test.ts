@@ -8,7 +8,12 @@
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Effect, Exit, Fiber, Random, Scope, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Random from "effect/Random"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { Stack } from "../../src/Stack.ts"
 import { EPHEMERAL_PORT_MAX, EPHEMERAL_PORT_MIN, UdpError } from "../../src/udp/Udp.ts"
 import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"

@@ -24,7 +24,8 @@ const isDeno = deno !== undefined
 /** The program after the imports; `asyncContextDisabled` is in scope. */
 const BODY = `
 import { AsyncLocalStorage, createHook } from "node:async_hooks"
-import { Effect, Queue } from "effect"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
 let resources = 0
 createHook({ init(_id, type) { if (type === "effect/Fiber") resources++ } }).enable()
 const als = new AsyncLocalStorage()

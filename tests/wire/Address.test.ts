@@ -1,7 +1,8 @@
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
 import fc from "fast-check"
-import { Result, Schema } from "effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import { Ipv4Address, Ipv4AddressFromString, Ipv4Cidr } from "../../src/wire/Ipv4Address.ts"
 import { MacAddress, MacAddressFromString } from "../../src/wire/MacAddress.ts"
 

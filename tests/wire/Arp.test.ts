@@ -1,7 +1,7 @@
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
 import fc from "fast-check"
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { ARP_PACKET_LEN, ArpOperation, ArpPacket, ArpRepr } from "../../src/wire/Arp.ts"
 import { arbArpRepr } from "./_arbitraries.ts"
 import { hex, robustness, touchAll } from "./_support.ts"

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
 import fc from "fast-check"
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { ETHERNET_HEADER_LEN, EthernetFrame, EthernetRepr, EtherType } from "../../src/wire/Ethernet.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"
 import { arbEthernetRepr, arbPayload } from "./_arbitraries.ts"

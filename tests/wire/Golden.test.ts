@@ -7,7 +7,7 @@
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { ArpPacket, ArpRepr } from "../../src/wire/Arp.ts"
 import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetFrame, EthernetRepr, EtherType } from "../../src/wire/Ethernet.ts"

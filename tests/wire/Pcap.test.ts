@@ -9,7 +9,7 @@
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
 import fc from "fast-check"
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import {
   LINKTYPE_ETHERNET,
   parseCapture,

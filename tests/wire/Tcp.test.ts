@@ -1,7 +1,7 @@
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
 import fc from "fast-check"
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
 import { Ipv4Address } from "../../src/wire/Ipv4Address.ts"
 import {
