@@ -17,7 +17,10 @@
  * a queue is being drained, the queued payloads are copied out ("detached"), so a view is never overwritten.
  *
  * Timers: one fiber per stack sleeps until the earliest {@link Tcb.nextDeadline} of all connections (woken early
- * when a nearer deadline appears) and polls the TCBs that are due. All time comes from `Clock` (monotonic clamp of
+ * when a nearer deadline appears) and polls the TCBs that are due. Deadlines live in a binary min-heap with at most
+ * one live entry per connection (a deadline that moves earlier pushes a new entry and makes the old one stale; one
+ * that moves later is found when its old entry comes due and is pushed again), so a wake-up costs O(log n) per due
+ * connection, not a scan of all of them: 10 000 idle connections do not slow down the timers of a busy one. All time comes from `Clock` (monotonic clamp of
  * `currentTimeMillis`), so the whole service runs under `TestClock`.
  *
  * Randomness: initial sequence numbers follow RFC 6528 — `ISN = M + F(4-tuple, secret)` where M is a 4 µs clock and
@@ -448,6 +451,8 @@ interface Conn extends Waitable {
   /** Next connection with the same port pair (table chain). */
   next: Conn | undefined
   inTable: boolean
+  /** Deadline of this connection's live entry in the timer heap (Infinity: none). */
+  timerAt: number
   /** Segments produced by polls and not yet serialised. */
   txq: Array<TcpRepr>
   txHead: number
@@ -661,6 +666,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         key: tcb.localPort * 65536 + tcb.remotePort,
         next: undefined,
         inTable: false,
+        timerAt: Infinity,
         txq: [],
         txHead: 0,
         sending: false,
@@ -739,6 +745,66 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
       return x.orphanDeadline < t ? x.orphanDeadline : t
     }
 
+    // timer heap: parallel arrays, ordered by deadline
+    const heapAt: Array<number> = []
+    const heapConn: Array<Conn> = []
+
+    const heapPush = (at: number, x: Conn): void => {
+      let i = heapAt.length
+      heapAt.push(at)
+      heapConn.push(x)
+      while (i > 0) {
+        const parent = (i - 1) >> 1
+        if (heapAt[parent] <= at) break
+        heapAt[i] = heapAt[parent]
+        heapConn[i] = heapConn[parent]
+        i = parent
+      }
+      heapAt[i] = at
+      heapConn[i] = x
+    }
+
+    /** Removes the top entry (the heap must not be empty). */
+    const heapPop = (): void => {
+      const lastAt = heapAt.pop() as number
+      const lastConn = heapConn.pop() as Conn
+      const n = heapAt.length
+      if (n === 0) return
+      let i = 0
+      while (true) {
+        const l = 2 * i + 1
+        if (l >= n) break
+        const r = l + 1
+        const m = r < n && heapAt[r] < heapAt[l] ? r : l
+        if (heapAt[m] >= lastAt) break
+        heapAt[i] = heapAt[m]
+        heapConn[i] = heapConn[m]
+        i = m
+      }
+      heapAt[i] = lastAt
+      heapConn[i] = lastConn
+    }
+
+    /** Makes the heap know `x`'s deadline if it moved earlier; wakes the timer fiber if it is the nearest. */
+    const schedule = (x: Conn): void => {
+      const dl = deadlineOf(x)
+      if (dl < x.timerAt) {
+        x.timerAt = dl
+        heapPush(dl, x)
+        if (!timerKick && dl < timerAt) wakeTimer()
+      }
+    }
+
+    /** Forgets the heap and pushes every connection's deadline again (when the timer fiber (re)starts). */
+    const rebuildTimers = (): void => {
+      heapAt.length = 0
+      heapConn.length = 0
+      for (const x of all) {
+        x.timerAt = Infinity
+        schedule(x)
+      }
+    }
+
     // ---- output -------------------------------------------------------------------------------------------------
 
     /** Copies queued payloads out of the send ring (another fiber is serialising them). */
@@ -802,7 +868,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         }
       }
       if (x.waiters.length > 0) notify(x)
-      if (!timerKick && deadlineOf(x) < timerAt) wakeTimer()
+      schedule(x)
     }
 
     /** Poll `x` once, then serialise whatever it produced (unless another fiber is draining its queue). */
@@ -902,11 +968,25 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
     })
 
     const timerLoop: Effect.Effect<void> = Effect.gen(function* () {
+      rebuildTimers()
       while (true) {
         timerKick = false
         const t = now()
         due.length = 0
-        for (const x of all) if (deadlineOf(x) <= t) due.push(x)
+        while (heapAt.length > 0 && heapAt[0] <= t) {
+          const at = heapAt[0]
+          const x = heapConn[0]
+          heapPop()
+          if (at !== x.timerAt) continue // stale: the deadline moved earlier and has its own entry
+          x.timerAt = Infinity
+          if (!x.inTable) continue
+          const dl = deadlineOf(x)
+          if (dl <= t) due.push(x)
+          else if (dl !== Infinity) { // it moved later: keep it in the heap under its new deadline
+            x.timerAt = dl
+            heapPush(dl, x)
+          }
+        }
         for (let i = 0; i < due.length; i++) {
           const x = due[i]
           if (x.orphanDeadline <= t) {
@@ -917,11 +997,8 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         }
         due.length = 0
         const t2 = now()
-        let next = Infinity
-        for (const x of all) {
-          const dl = deadlineOf(x)
-          if (dl < next) next = dl
-        }
+        while (heapAt.length > 0 && heapAt[0] !== heapConn[0].timerAt) heapPop() // stale tops
+        const next = heapAt.length > 0 ? heapAt[0] : Infinity
         timerAt = next
         if (next <= t2) continue
         yield* next === Infinity ? timerSignal : Effect.raceFirst(timerSignal, Effect.sleep(Math.max(1, next - t2)))
@@ -1095,7 +1172,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
             release(x)
             if (o._tag === "None") return abort(x)
             x.orphanDeadline = x.tcb.state === "FIN-WAIT-2" ? now() + finWait2Timeout : Infinity
-            if (x.orphanDeadline < timerAt) wakeTimer()
+            schedule(x)
             return Effect.void
           }),
         )
