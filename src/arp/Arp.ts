@@ -101,6 +101,14 @@ export interface ArpShape {
    * MAC is written into the frame on a hit; on a miss the frame is queued until the answer arrives (bounded).
    */
   readonly output: (nextHop: Ipv4Address, frame: Uint8Array) => Effect.Effect<void, EthernetError>
+  /**
+   * Optional synchronous form of {@link output} for the per-frame hot path: does now what running `output` would do
+   * and returns `undefined` when that is all, or an Effect the caller must run to finish (a failure, the start of a
+   * resolution, or the device's asynchronous write).
+   */
+  readonly outputUnsafe?:
+    | ((nextHop: Ipv4Address, frame: Uint8Array) => Effect.Effect<void, EthernetError> | undefined)
+    | undefined
   /** Adds a static entry, which never expires and is never overwritten by learned information. */
   readonly addStatic: (ip: Ipv4Address, mac: MacAddress) => Effect.Effect<void>
   /** Removes the entry for `ip` (static or dynamic). */
@@ -300,6 +308,18 @@ const make = (config: ArpConfig): Effect.Effect<ArpShape, never, Ethernet | Scop
       return resolutions.has(nextHop) ? Effect.void : Effect.asVoid(resolution(nextHop))
     }
 
+    const ethWriteUnsafe = eth.writeFrameUnsafe
+
+    const outputUnsafe = (nextHop: Ipv4Address, frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined => {
+      const hit = lookup(nextHop)
+      if (hit === undefined) {
+        const r = outputNow(nextHop, frame) // queued (or dropped and counted) now; maybe a resolution to start
+        return r === Effect.void ? undefined : r
+      }
+      MacAddress.write(frame, 0, hit)
+      return ethWriteUnsafe !== undefined ? ethWriteUnsafe(frame) : eth.writeFrame(frame)
+    }
+
     const learned = (ip: Ipv4Address, hw: MacAddress, t: number): Effect.Effect<void> => {
       const frames = cache.learn(ip, hw, t)
       Queue.offerUnsafe(wake, undefined)
@@ -373,6 +393,7 @@ const make = (config: ArpConfig): Effect.Effect<ArpShape, never, Ethernet | Scop
       query,
       lookup,
       output,
+      outputUnsafe,
       addStatic: (ip, hw) =>
         Effect.suspend(() => {
           const frames = cache.addStatic(ip, hw)

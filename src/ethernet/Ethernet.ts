@@ -83,6 +83,12 @@ export interface EthernetShape {
   readonly allocate: (dst: MacAddress, etherType: number, payloadLen: number) => Uint8Array
   /** Sends a complete frame (e.g. from `allocate`); it belongs to the device from now on. */
   readonly writeFrame: (frame: Uint8Array) => Effect.Effect<void, EthernetError>
+  /**
+   * Optional synchronous form of {@link writeFrame} for the per-frame hot path: sends now when the device can, and
+   * returns `undefined` when the frame is sent, or an Effect the caller must run to finish (a failure, or the
+   * device's asynchronous write).
+   */
+  readonly writeFrameUnsafe?: ((frame: Uint8Array) => Effect.Effect<void, EthernetError> | undefined) | undefined
   /** A snapshot of the counters. */
   readonly stats: Effect.Effect<EthernetStats>
   /** Sets the counters back to zero. */
@@ -226,6 +232,20 @@ const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.g
   const writeFrame = (frame: Uint8Array): Effect.Effect<void, EthernetError> =>
     Effect.suspend(() => writeFrameNow(frame))
 
+  const deviceWriteUnsafe = device.writeUnsafe
+
+  const writeFrameUnsafe = (frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined => {
+    if (deviceWriteUnsafe === undefined) return writeFrameNow(frame)
+    const len = frame.length - ETHERNET_HEADER_LEN
+    if (len < 0 || len > mtu) return writeFrameNow(frame)
+    c.txFrames++
+    const e = deviceWriteUnsafe(frame)
+    if (e === undefined) return undefined
+    c.txFrames--
+    c.txErrors++
+    return Effect.fail(fromNetifError(e))
+  }
+
   const writeFrameNow = (frame: Uint8Array): Effect.Effect<void, EthernetError> => {
     const len = frame.length - ETHERNET_HEADER_LEN
     if (len < 0) {
@@ -285,6 +305,7 @@ const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.g
     write,
     allocate,
     writeFrame,
+    writeFrameUnsafe,
     stats: Effect.sync(() => ({ ...c })),
     resetStats: Effect.sync(() => {
       for (const k of Object.keys(c) as Array<keyof typeof c>) c[k] = 0

@@ -160,6 +160,20 @@ export interface Ipv4Shape {
     fill: (payload: Uint8Array) => void,
     options?: Ipv4WriteOptions,
   ) => Effect.Effect<void, Ipv4Error>
+  /**
+   * Optional synchronous form of {@link write} for the per-segment hot path (TCP uses it): does now what running
+   * `write(...)` would do and returns `undefined` when the datagram is sent, or an Effect the caller must run to finish
+   * (a failure, local delivery, an ARP resolution or the device's asynchronous write).
+   */
+  readonly writeUnsafe?:
+    | ((
+      dst: Ipv4Address,
+      protocol: number,
+      payloadLen: number,
+      fill: (payload: Uint8Array) => void,
+      options?: Ipv4WriteOptions,
+    ) => Effect.Effect<void, Ipv4Error> | undefined)
+    | undefined
   /** Registers the handler of a protocol for the lifetime of the current Scope (replacing an earlier one). */
   readonly register: (protocol: number, handler: Ipv4Handler) => Effect.Effect<void, never, Scope.Scope>
   /**
@@ -385,7 +399,17 @@ const make = (config: Ipv4Config): Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet 
       payloadLen: number,
       fill: (payload: Uint8Array) => void,
       options?: Ipv4WriteOptions,
-    ): Effect.Effect<void, Ipv4Error> => Effect.suspend(() => writeNow(dst, protocol, payloadLen, fill, options))
+    ): Effect.Effect<void, Ipv4Error> =>
+      Effect.suspend(() => writeNow(dst, protocol, payloadLen, fill, options) ?? Effect.void)
+
+    const arpOutputUnsafe = arp.outputUnsafe
+    const ethWriteFrameUnsafe = eth.writeFrameUnsafe
+
+    /** `sendFrame` done now where the layers below can: `undefined` when sent, else the Effect that finishes it. */
+    const sendFrameUnsafe = (hop: NextHop, frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined =>
+      hop._tag === "Unicast"
+        ? (arpOutputUnsafe !== undefined ? arpOutputUnsafe(hop.ip, frame) : arp.output(hop.ip, frame))
+        : (ethWriteFrameUnsafe !== undefined ? ethWriteFrameUnsafe(frame) : eth.writeFrame(frame))
 
     // One handler for every datagram (`Effect.mapError` with an inline function allocates closures per call).
     const onSendError = (cause: Cause.Cause<EthernetError>): Effect.Effect<never, Ipv4Error> => {
@@ -399,7 +423,7 @@ const make = (config: Ipv4Config): Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet 
       payloadLen: number,
       fill: (payload: Uint8Array) => void,
       options: Ipv4WriteOptions | undefined,
-    ): Effect.Effect<void, Ipv4Error> => {
+    ): Effect.Effect<void, Ipv4Error> | undefined => {
       if (!Number.isInteger(payloadLen) || payloadLen < 0) {
         return fail("InvalidArgument", `payload length ${payloadLen} is not a size`)
       }
@@ -467,7 +491,8 @@ const make = (config: Ipv4Config): Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet 
         fill(frame.subarray(ETHERNET_HEADER_LEN + IPV4_HEADER_LEN))
         c.txDatagrams++
         c.txFrames++
-        return Effect.catchCause(sendFrame(hop, frame), onSendError)
+        const r = sendFrameUnsafe(hop, frame)
+        return r === undefined ? undefined : Effect.catchCause(r, onSendError)
       }
       if (dontFragment) {
         return fail(
@@ -567,6 +592,7 @@ const make = (config: Ipv4Config): Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet 
       mtu,
       checksum: caps,
       write,
+      writeUnsafe: writeNow,
       register,
       registerDefault,
       nextHop: (dst) => nextHop(route, dst),

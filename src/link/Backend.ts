@@ -119,6 +119,13 @@ export interface BackendShape {
   readonly mac: (id: PortId) => Effect.Effect<MacAddress, BackendError>
   /** Sends a frame from a port. The frame is owned by the backend from now on (see the module docs). */
   readonly write: (id: PortId, frame: Uint8Array) => Effect.Effect<void, BackendError>
+  /**
+   * Optional synchronous form of {@link write} for the per-frame hot path: does now exactly what running
+   * `write(id, frame)` would do and returns the error instead of failing (`undefined`: written). A backend that
+   * cannot write synchronously leaves it out; middleware that replaces `write` must replace or drop it
+   * ({@link forwardBackend} drops it), or frames would bypass the middleware.
+   */
+  readonly writeUnsafe?: ((id: PortId, frame: Uint8Array) => BackendError | undefined) | undefined
   /** Installs (or with `undefined` removes) the port's listener; later frames go to the new one. */
   readonly setListener: (id: PortId, listener: FrameListener | undefined) => Effect.Effect<void, BackendError>
   /** A snapshot of the port's counters. */
@@ -173,6 +180,9 @@ export const forwardBackend = <O extends object>(
   unregisterAndFlush: inner.unregisterAndFlush,
   mac: inner.mac,
   write: inner.write,
+  // the synchronous write goes through only when `write` itself does: a middleware that sees every frame in
+  // `write` must not be bypassed
+  writeUnsafe: "write" in overrides ? undefined : inner.writeUnsafe,
   setListener: inner.setListener,
   portStats: inner.portStats,
   resetPortStats: inner.resetPortStats,

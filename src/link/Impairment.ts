@@ -1110,7 +1110,15 @@ const device = (
         handler = h
         return dev.listen((frame) => Effect.catch(inbound.write(dev.id, frame), () => Effect.void))
       })
-    return { ...dev, write, listen, outbound, inbound }
+    // with an outbound impairment every frame must go through `write`: no synchronous bypass
+    return {
+      ...dev,
+      write,
+      writeUnsafe: outbound === undefined ? dev.writeUnsafe : undefined,
+      listen,
+      outbound,
+      inbound,
+    }
   })
 
 const deviceLayer = (

@@ -267,34 +267,36 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
 
     const forward = mode === "hub" ? flood : forwardLearning
 
+    /** Forwards `frame` now (the body of `write`, without an Effect): the error, or `undefined`. */
+    const writeUnsafe = (id: PortId, frame: Uint8Array): BackendError | undefined => {
+      const src = ports.get(id)
+      if (src === undefined || src.state !== OPEN) {
+        return src === undefined
+          ? missing(id)
+          : new BackendError({ reason: "PortClosed", message: `port ${id} is closing` })
+      }
+      const len = frame.length
+      if (len > src.maxFrame) {
+        src.txErrors++
+        return new BackendError({
+          reason: "FrameTooLarge",
+          message: `frame of ${len} bytes exceeds port ${id}'s MTU ${src.mtu} + 14 header bytes`,
+        })
+      }
+      if (len < ETHERNET_HEADER_LEN) {
+        src.txErrors++
+        return undefined
+      }
+      src.txPackets++
+      src.txBytes += len
+      forward(src, frame)
+      return undefined
+    }
+
     const write = (id: PortId, frame: Uint8Array): Effect.Effect<void, BackendError> =>
       Effect.suspend(() => {
-        const src = ports.get(id)
-        if (src === undefined || src.state !== OPEN) {
-          return Effect.fail(
-            src === undefined
-              ? missing(id)
-              : new BackendError({ reason: "PortClosed", message: `port ${id} is closing` }),
-          )
-        }
-        const len = frame.length
-        if (len > src.maxFrame) {
-          src.txErrors++
-          return Effect.fail(
-            new BackendError({
-              reason: "FrameTooLarge",
-              message: `frame of ${len} bytes exceeds port ${id}'s MTU ${src.mtu} + 14 header bytes`,
-            }),
-          )
-        }
-        if (len < ETHERNET_HEADER_LEN) {
-          src.txErrors++
-          return Effect.void
-        }
-        src.txPackets++
-        src.txBytes += len
-        forward(src, frame)
-        return Effect.void
+        const e = writeUnsafe(id, frame)
+        return e === undefined ? Effect.void : Effect.fail(e)
       })
 
     // ---- delivery (reader side) -----------------------------------------------------------------------------------
@@ -492,6 +494,7 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
       unregisterAndFlush,
       mac,
       write,
+      writeUnsafe,
       setListener,
       portStats,
       resetPortStats,

@@ -78,6 +78,12 @@ export interface NetworkDeviceShape {
   readonly checksum: ChecksumCapabilities
   /** Sends a frame; it belongs to the device from now on. */
   readonly write: (frame: Uint8Array) => Effect.Effect<void, NetifError>
+  /**
+   * Optional synchronous form of {@link write} for the per-frame hot path: does now what running `write(frame)` would
+   * do and returns the error instead of failing (`undefined`: sent). Absent when the backend cannot write
+   * synchronously; a wrapper that replaces `write` must replace it or set it to `undefined`.
+   */
+  readonly writeUnsafe?: ((frame: Uint8Array) => NetifError | undefined) | undefined
   /** Installs (replaces) the frame handler; completes when the device is disconnected. */
   readonly listen: (handler: FrameListener) => Effect.Effect<void>
   /** Unregisters from the backend (with flush) and makes `listen` return; idempotent. */
@@ -206,6 +212,17 @@ const make = (options?: VnetifOptions): Effect.Effect<NetworkDeviceShape, Backen
         return Effect.catchCause(backend.write(id, frame), onBackendCause)
       })
 
+    const backendWriteUnsafe = backend.writeUnsafe
+    const writeUnsafe = backendWriteUnsafe === undefined ? undefined : (frame: Uint8Array): NetifError | undefined => {
+      if (state !== CONNECTED) {
+        return new NetifError({ reason: "Disconnected", message: `device ${id} is disconnected` })
+      }
+      const m = monitorFn
+      if (m !== undefined && frame.length <= maxFrame && frame.length >= 14) m("out", frame)
+      const e = backendWriteUnsafe(id, frame)
+      return e === undefined ? undefined : toNetifError(e)
+    }
+
     const markReady = Effect.sync(() => {
       Deferred.doneUnsafe(readyLatch, Exit.void)
     })
@@ -286,6 +303,7 @@ const make = (options?: VnetifOptions): Effect.Effect<NetworkDeviceShape, Backen
       mtu: info.mtu,
       checksum: options?.checksum ?? ChecksumCapabilities.offload,
       write,
+      writeUnsafe,
       listen,
       disconnect,
       stats,

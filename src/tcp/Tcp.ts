@@ -64,7 +64,7 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
-import { Ipv4, type Ipv4Datagram } from "../ipv4/Ipv4.ts"
+import { Ipv4, type Ipv4Datagram, type Ipv4Error } from "../ipv4/Ipv4.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { IpProtocol } from "../wire/Ipv4.ts"
@@ -502,8 +502,6 @@ const isPort = (p: number): boolean => Number.isInteger(p) && p >= 1 && p <= 655
 
 const invalid = (message: string): TcpError => new TcpError({ reason: "InvalidArgument", message })
 
-const noop = (): void => {}
-
 const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Scope> =>
   Effect.gen(function* () {
     const decoded = decodeConfig(input, { errors: "all" })
@@ -827,28 +825,29 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
       return Effect.void
     }
 
-    const drain = (x: Conn): Effect.Effect<void> =>
-      Effect.uninterruptible(
-        Effect.catch(
-          Effect.whileLoop({
-            while: () => {
-              if (x.txHead < x.txq.length) return true
-              x.txq.length = 0
-              x.txHead = 0
-              x.sending = false
-              return false
-            },
-            body: () => {
-              const s = x.txq[x.txHead++]
-              x.cur = s
-              c.segmentsOut++
-              return ipv4.write(x.remoteAddr, IpProtocol.Tcp, TcpRepr.bufferLen(s), x.fill)
-            },
-            step: noop,
-          }),
-          drainFailed(x),
-        ),
-      )
+    const ipv4WriteUnsafe = ipv4.writeUnsafe
+
+    /**
+     * Serialises `x`'s queued segments now, as far as the layers below go synchronously (over the Switch: all of
+     * them, with no Effect per segment); returns `undefined` once the queue is empty, or the Effect that sends the
+     * rest after the first asynchronous step (an ARP resolution, a backend without a synchronous write, a failure).
+     */
+    const pump = (x: Conn): Effect.Effect<void, Ipv4Error> | undefined => {
+      while (x.txHead < x.txq.length) {
+        const s = x.txq[x.txHead++]
+        x.cur = s
+        c.segmentsOut++
+        const len = TcpRepr.bufferLen(s)
+        const r = ipv4WriteUnsafe !== undefined
+          ? ipv4WriteUnsafe(x.remoteAddr, IpProtocol.Tcp, len, x.fill)
+          : ipv4.write(x.remoteAddr, IpProtocol.Tcp, len, x.fill)
+        if (r !== undefined) return Effect.flatMap(r, () => pump(x) ?? Effect.void)
+      }
+      x.txq.length = 0
+      x.txHead = 0
+      x.sending = false
+      return undefined
+    }
 
     /**
      * After anything touched a TCB: handle its events, re-check its waiters (each resumes only if its condition
@@ -879,8 +878,9 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
       settle(x)
       if (q.length === before || x.sending) return Effect.void
       x.sending = true
-      // built per burst, not cached per connection: 10 000 idle connections would each keep ~800 bytes of it
-      return drain(x)
+      const rest = pump(x)
+      // only a queue that could not be sent synchronously costs an Effect (and keeps `sending` until it is done)
+      return rest === undefined ? Effect.void : Effect.uninterruptible(Effect.catch(rest, drainFailed(x)))
     }
 
     /** A segment outside any connection (RST to a closed port). */
