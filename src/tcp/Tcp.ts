@@ -711,7 +711,10 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
           resume(Effect.void)
           return
         }
-        const waiter: Waiter = { ready, resume: () => resume(Effect.void) }
+        // resumed with a yield: effect runs a resumed fiber synchronously, inside whoever notified it (a frame of
+        // the Switch's batch); yielding moves the waiter to the scheduler, so it runs once the batch is done and
+        // finds all of it (one read per batch instead of one per segment)
+        const waiter: Waiter = { ready, resume: () => resume(Effect.yieldNow) }
         w.waiters.push(waiter)
         return Effect.sync(() => {
           const i = w.waiters.indexOf(waiter)
