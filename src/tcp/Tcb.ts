@@ -782,10 +782,12 @@ export class Tcb {
       }
       if (finAcked) this.onFinAcked(now)
     } else if (
-      acked === 0 && seg.payload.length === 0 && !(seg.flags & (SYN | FIN)) && wnd === this.sndWnd &&
-      wnd > 0 && this.sndMax !== this.sndUna
+      acked === 0 && seg.payload.length === 0 && !(seg.flags & (SYN | FIN)) && this.sndMax !== this.sndUna &&
+      ((wnd === this.sndWnd && wnd > 0) || sackAdded)
     ) {
-      // duplicate ACK (RFC 5681 §2)
+      // duplicate ACK: same window (RFC 5681 §2), or — with SACK — new SACK information whatever the window
+      // (RFC 6675 §2): a receiver whose application reads in batches advertises a different window in many ACKs,
+      // and requiring an unchanged window would leave SACK-detected losses to the retransmission timer
       this.dupAcks++
       this.stats.dupAcksIn++
       if (!this.inRecovery) {

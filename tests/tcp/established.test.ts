@@ -444,6 +444,19 @@ describe("ESTABLISHED: options (RFC 7323, RFC 2018)", () => {
     expectSegments(h.send({ seq: R, ack: S + 500, flags: ACK }), [])
     assert.equal(h.tcb.nextDeadline(), undefined)
   })
+  it("SACK: duplicate ACKs that carry new SACK blocks count even when the advertised window changes (RFC 6675 §2)", () => {
+    const h = openWith({ sackPerm: true }, { timestamps: false, windowScaling: false })
+    h.poll()
+    h.write(pattern(500))
+    assert.equal(h.poll().length, 5)
+    // segment 0 lost; the peer's window shrinks in each ACK (its application has not read yet)
+    expectSegments(h.send({ seq: R, ack: S, flags: ACK, win: 900, sack: [[S + 100, S + 200]] }), [])
+    expectSegments(h.send({ seq: R, ack: S, flags: ACK, win: 800, sack: [[S + 100, S + 300]] }), [])
+    expectSegments(h.send({ seq: R, ack: S, flags: ACK, win: 700, sack: [[S + 100, S + 400]] }), [
+      { seq: S, ack: R, flags: ACK, data: pattern(100) },
+    ])
+    assert.equal(h.tcb.stats.fastRetransmits, 1)
+  })
 })
 
 describe("ESTABLISHED: sequence wraparound", () => {
