@@ -163,6 +163,15 @@ export const iperf3Server = (
   Effect.gen(function* () {
     let busy = false
     let pending: Pending | undefined
+    /** Which test owns `busy` and `pending` (a finished test must not clear its successor's state). */
+    let current = 0
+
+    /** Test `gen` no longer needs the server: its results are out (or it ended). */
+    const release = (gen: number): void => {
+      if (current !== gen) return
+      pending = undefined
+      busy = false
+    }
 
     const dataStream = (conn: TcpConnection, reader: ByteReader, p: Pending): Effect.Effect<void, unknown> =>
       Effect.gen(function* () {
@@ -197,7 +206,12 @@ export const iperf3Server = (
         // draining its data sockets after TEST_END until the results arrive, and a reset there fails its test.
       })
 
-    const control = (conn: TcpConnection, reader: ByteReader, cookie: string): Effect.Effect<void, unknown> =>
+    const control = (
+      conn: TcpConnection,
+      reader: ByteReader,
+      cookie: string,
+      gen: number,
+    ): Effect.Effect<void, unknown> =>
       Effect.gen(function* () {
         yield* conn.write(stateByte(IperfState.PARAM_EXCHANGE))
         const params = yield* readJson(reader)
@@ -278,6 +292,9 @@ export const iperf3Server = (
             params,
           })
         }
+        // the results are out: the next client may start now (iperf3 clients run back to back, and the next one's
+        // cookie can arrive before this one's IPERF_DONE has been read)
+        release(gen)
         yield* reader.exactly(1).pipe(Effect.timeoutOption("5 seconds"), Effect.ignore) // IPERF_DONE
       })
 
@@ -295,10 +312,10 @@ export const iperf3Server = (
           return
         }
         busy = true
-        const fiber = yield* Effect.forkChild(control(conn, reader, cookie))
+        const gen = ++current
+        const fiber = yield* Effect.forkChild(control(conn, reader, cookie, gen))
         yield* Fiber.await(fiber)
-        pending = undefined
-        busy = false
+        release(gen)
       }))
     return { busy: () => busy }
   })
