@@ -290,35 +290,32 @@ const make = (config: ArpConfig): Effect.Effect<ArpShape, never, Ethernet | Scop
         return Effect.flatMap(resolution(ip), Deferred.await)
       })
 
-    const output = (nextHop: Ipv4Address, frame: Uint8Array): Effect.Effect<void, EthernetError> =>
-      Effect.suspend(() => outputNow(nextHop, frame))
+    const ethWriteUnsafe = eth.writeFrameUnsafe
 
-    const outputNow = (nextHop: Ipv4Address, frame: Uint8Array): Effect.Effect<void, EthernetError> => {
+    /**
+     * `output` done now: on a hit the frame is sent (synchronously when the device can); on a miss it is queued (or
+     * dropped and counted). `undefined` when that is all, else the Effect that finishes it (a send, a resolution).
+     */
+    const outputUnsafe = (nextHop: Ipv4Address, frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined => {
       const hit = lookup(nextHop)
-      if (hit !== undefined) return sendResolved(frame, hit)
+      if (hit !== undefined) {
+        MacAddress.write(frame, 0, hit)
+        return ethWriteUnsafe !== undefined ? ethWriteUnsafe(frame) : eth.writeFrame(frame)
+      }
       if (invalid(nextHop) !== undefined) {
         c.sendErrors++
-        return Effect.void
+        return undefined
       }
       if (!cache.enqueue(nextHop, frame)) {
         c.queueOverflows++
-        return Effect.void
+        return undefined
       }
       c.queued++
-      return resolutions.has(nextHop) ? Effect.void : Effect.asVoid(resolution(nextHop))
+      return resolutions.has(nextHop) ? undefined : Effect.asVoid(resolution(nextHop))
     }
 
-    const ethWriteUnsafe = eth.writeFrameUnsafe
-
-    const outputUnsafe = (nextHop: Ipv4Address, frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined => {
-      const hit = lookup(nextHop)
-      if (hit === undefined) {
-        const r = outputNow(nextHop, frame) // queued (or dropped and counted) now; maybe a resolution to start
-        return r === Effect.void ? undefined : r
-      }
-      MacAddress.write(frame, 0, hit)
-      return ethWriteUnsafe !== undefined ? ethWriteUnsafe(frame) : eth.writeFrame(frame)
-    }
+    const output = (nextHop: Ipv4Address, frame: Uint8Array): Effect.Effect<void, EthernetError> =>
+      Effect.suspend(() => outputUnsafe(nextHop, frame) ?? Effect.void)
 
     const learned = (ip: Ipv4Address, hw: MacAddress, t: number): Effect.Effect<void> => {
       const frames = cache.learn(ip, hw, t)

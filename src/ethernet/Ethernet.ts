@@ -224,29 +224,21 @@ const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.g
     return Effect.failCause(Cause.map(cause, fromNetifError))
   }
 
-  const send = (frame: Uint8Array): Effect.Effect<void, EthernetError> => {
-    c.txFrames++
-    return Effect.catchCause(device.write(frame), onSendError)
-  }
-
-  const writeFrame = (frame: Uint8Array): Effect.Effect<void, EthernetError> =>
-    Effect.suspend(() => writeFrameNow(frame))
-
   const deviceWriteUnsafe = device.writeUnsafe
 
-  const writeFrameUnsafe = (frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined => {
-    if (deviceWriteUnsafe === undefined) return writeFrameNow(frame)
-    const len = frame.length - ETHERNET_HEADER_LEN
-    if (len < 0 || len > mtu) return writeFrameNow(frame)
+  /**
+   * Hands `frame` to the device now when it can write synchronously (`undefined`: sent); otherwise, or to report a
+   * failure, returns the Effect that finishes the job.
+   */
+  const sendUnsafe = (frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined => {
     c.txFrames++
+    if (deviceWriteUnsafe === undefined) return Effect.catchCause(device.write(frame), onSendError)
     const e = deviceWriteUnsafe(frame)
-    if (e === undefined) return undefined
-    c.txFrames--
-    c.txErrors++
-    return Effect.fail(fromNetifError(e))
+    return e === undefined ? undefined : Effect.catchCause(Effect.fail(e), onSendError)
   }
 
-  const writeFrameNow = (frame: Uint8Array): Effect.Effect<void, EthernetError> => {
+  /** `writeFrame` done now where the device can: `undefined` when sent, else the Effect that finishes it. */
+  const writeFrameUnsafe = (frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined => {
     const len = frame.length - ETHERNET_HEADER_LEN
     if (len < 0) {
       c.txErrors++
@@ -255,8 +247,11 @@ const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.g
       )
     }
     if (len > mtu) return Effect.fail(tooLarge(len))
-    return send(frame)
+    return sendUnsafe(frame)
   }
+
+  const writeFrame = (frame: Uint8Array): Effect.Effect<void, EthernetError> =>
+    Effect.suspend(() => writeFrameUnsafe(frame) ?? Effect.void)
 
   const write = (
     dst: MacAddress,
@@ -280,7 +275,7 @@ const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.g
     if (payloadLen > mtu) return Effect.fail(tooLarge(payloadLen))
     const frame = allocate(dst, etherType, payloadLen)
     fill(frame.subarray(ETHERNET_HEADER_LEN))
-    return send(frame)
+    return sendUnsafe(frame) ?? Effect.void
   }
 
   const register = (etherType: number, handler: EthernetHandler): Effect.Effect<void, never, Scope.Scope> =>

@@ -202,23 +202,28 @@ const make = (options?: VnetifOptions): Effect.Effect<NetworkDeviceShape, Backen
       return handler!(frame)
     }
 
-    const write = (frame: Uint8Array): Effect.Effect<void, NetifError> =>
-      Effect.suspend(() => {
-        if (state !== CONNECTED) {
-          return Effect.fail(new NetifError({ reason: "Disconnected", message: `device ${id} is disconnected` }))
-        }
-        const m = monitorFn
-        if (m !== undefined && frame.length <= maxFrame && frame.length >= 14) m("out", frame)
-        return Effect.catchCause(backend.write(id, frame), onBackendCause)
-      })
-
-    const backendWriteUnsafe = backend.writeUnsafe
-    const writeUnsafe = backendWriteUnsafe === undefined ? undefined : (frame: Uint8Array): NetifError | undefined => {
+    /** What every write does first: refuse when disconnected, show the frame to the monitor. */
+    const beforeWrite = (frame: Uint8Array): NetifError | undefined => {
       if (state !== CONNECTED) {
         return new NetifError({ reason: "Disconnected", message: `device ${id} is disconnected` })
       }
       const m = monitorFn
       if (m !== undefined && frame.length <= maxFrame && frame.length >= 14) m("out", frame)
+      return undefined
+    }
+
+    const write = (frame: Uint8Array): Effect.Effect<void, NetifError> =>
+      Effect.suspend(() => {
+        const refused = beforeWrite(frame)
+        return refused !== undefined
+          ? Effect.fail(refused)
+          : Effect.catchCause(backend.write(id, frame), onBackendCause)
+      })
+
+    const backendWriteUnsafe = backend.writeUnsafe
+    const writeUnsafe = backendWriteUnsafe === undefined ? undefined : (frame: Uint8Array): NetifError | undefined => {
+      const refused = beforeWrite(frame)
+      if (refused !== undefined) return refused
       const e = backendWriteUnsafe(id, frame)
       return e === undefined ? undefined : toNetifError(e)
     }

@@ -481,9 +481,7 @@ export class Tcb {
    * round trips; one that shares a link with a thousand others holds a few segments' worth.
    */
   get sendLimit(): number {
-    const cap = this.config.sendBufferSize
-    const want = 2 * this.cc.cwnd
-    return want >= cap ? cap : want > SEND_BUFFER_MIN ? want : SEND_BUFFER_MIN < cap ? SEND_BUFFER_MIN : cap
+    return Math.min(this.config.sendBufferSize, Math.max(SEND_BUFFER_MIN, 2 * this.cc.cwnd))
   }
 
   /** In-order bytes ready for {@link read}. */

@@ -983,12 +983,8 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
           if (at !== x.timerAt) continue // stale: the deadline moved earlier and has its own entry
           x.timerAt = Infinity
           if (!x.inTable) continue
-          const dl = deadlineOf(x)
-          if (dl <= t) due.push(x)
-          else if (dl !== Infinity) { // it moved later: keep it in the heap under its new deadline
-            x.timerAt = dl
-            heapPush(dl, x)
-          }
+          if (deadlineOf(x) <= t) due.push(x)
+          else schedule(x) // it moved later: back into the heap under its new deadline
         }
         for (let i = 0; i < due.length; i++) {
           const x = due[i]
