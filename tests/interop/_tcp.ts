@@ -1,5 +1,6 @@
 /**
- * Helpers of the TCP interop tests: the HTTP example's body as a file, and the checks of an `iperf3 -J` run.
+ * Helpers of the TCP interop tests: the HTTP example's body as a file, the curl runs against our HTTP server, and the
+ * checks of an `iperf3 -J` run.
  *
  * @module
  */
@@ -24,6 +25,41 @@ export const writeBodyFile = (file: string, n: number): Promise<void> =>
     }
     next()
   })
+
+/** curl downloading `http://host/bytes/size` into `file`; it prints `<status> <bytes downloaded>`. */
+export const curlDownload = (host: string, size: number, file: string): Array<string> => [
+  "curl",
+  "-sS",
+  "--max-time",
+  "60",
+  "-o",
+  file,
+  "-w",
+  "%{http_code} %{size_download}",
+  `http://${host}/bytes/${size}`,
+]
+
+/**
+ * One curl run fetching `/` then `/bytes/100000` from `host`; it prints `<status> <new connections> <bytes>` per URL,
+ * so {@link KEEP_ALIVE_REUSED} is what a server that keeps the connection alive produces.
+ */
+export const curlTwoUrls = (host: string): Array<string> => [
+  "curl",
+  "-sS",
+  "--max-time",
+  "20",
+  "-w",
+  "%{http_code} %{num_connects} %{size_download}\\n",
+  "-o",
+  "/dev/null",
+  "-o",
+  "/dev/null",
+  `http://${host}/`,
+  `http://${host}/bytes/100000`,
+]
+
+/** The lines {@link curlTwoUrls} prints when the second URL reuses the first one's connection. */
+export const KEEP_ALIVE_REUSED: ReadonlyArray<string> = ["200 1 44", "200 0 100000"]
 
 /** The summary of one `iperf3 -J` run. */
 export interface Iperf3Summary {

@@ -18,7 +18,7 @@ import * as Effect from "effect/Effect"
 import { bodySha256, ByteReader, httpGet, httpHandler, httpServerStats } from "../../examples/_http.ts"
 import { iperf3Server } from "../../examples/_iperf3.ts"
 import { assertClean, KERNEL, kernelAddr, OURS, withTapLab } from "./_lab.ts"
-import { checkIperf3, mbps, writeBodyFile } from "./_tcp.ts"
+import { checkIperf3, curlDownload, curlTwoUrls, KEEP_ALIVE_REUSED, mbps, writeBodyFile } from "./_tcp.ts"
 import {
   announceSkip,
   cleanupAll,
@@ -49,37 +49,10 @@ describe("TCP over TAP against the kernel's curl, python3 http.server and iperf3
         Effect.gen(function* () {
           yield* lab.stack.tcp.serve(80, httpHandler(stats))
           const file = join(dir, "body.bin")
-          const get = yield* Effect.promise(() =>
-            lab.ns.exec([
-              "curl",
-              "-sS",
-              "--max-time",
-              "60",
-              "-o",
-              file,
-              "-w",
-              "%{http_code} %{size_download}",
-              `http://${OURS}/bytes/${SIZE}`,
-            ], { timeoutMs: 70_000 })
-          )
+          const get = yield* Effect.promise(() => lab.ns.exec(curlDownload(OURS, SIZE, file), { timeoutMs: 70_000 }))
           const sum = yield* Effect.promise(() => lab.ns.exec(["sha256sum", file]))
           const afterBig = { ...stats }
-          const two = yield* Effect.promise(() =>
-            lab.ns.exec([
-              "curl",
-              "-sS",
-              "--max-time",
-              "20",
-              "-w",
-              "%{http_code} %{num_connects} %{size_download}\\n",
-              "-o",
-              "/dev/null",
-              "-o",
-              "/dev/null",
-              `http://${OURS}/`,
-              `http://${OURS}/bytes/100000`,
-            ], { timeoutMs: 30_000 })
-          )
+          const two = yield* Effect.promise(() => lab.ns.exec(curlTwoUrls(OURS), { timeoutMs: 30_000 }))
           return { get, sum, afterBig, two }
         })
       )
@@ -88,7 +61,7 @@ describe("TCP over TAP against the kernel's curl, python3 http.server and iperf3
       assert.equal(result.sum.stdout.split(" ")[0], bodySha256(SIZE), "curl's body hashes like our generator's")
       assert.deepEqual(result.afterBig, { connections: 1, requests: 1, bodyBytes: SIZE })
       assert.equal(result.two.code, 0, result.two.stderr)
-      assert.deepEqual(result.two.stdout.trim().split("\n"), ["200 1 44", "200 0 100000"], "second URL reused")
+      assert.deepEqual(result.two.stdout.trim().split("\n"), KEEP_ALIVE_REUSED, "second URL reused")
       assert.equal(stats.connections, 2, "the two URLs came on one connection")
       assert.equal(stats.requests, 3)
       assertClean(report)

@@ -37,7 +37,7 @@ import {
   tempDir,
   vxlanKernelSide,
 } from "./_netns.ts"
-import { checkIperf3, mbps } from "./_tcp.ts"
+import { checkIperf3, curlDownload, curlTwoUrls, KEEP_ALIVE_REUSED, mbps } from "./_tcp.ts"
 
 const SKIP = RUNTIME === "node"
   ? "runs the VXLAN side as a child process of Bun or Deno"
@@ -85,37 +85,14 @@ describe("TCP over VXLAN: the kernel's curl and iperf3 against our stack in anot
       capture = await startCapture(k, "vx0", pcap, broadcastPing(k, "10.99.2.255"), SAMPLE_TCP_PORT(5201))
 
       const file = join(dir, "body.bin")
-      const get = await k.exec([
-        "curl",
-        "-sS",
-        "--max-time",
-        "60",
-        "-o",
-        file,
-        "-w",
-        "%{http_code} %{size_download}",
-        `http://${OURS}/bytes/${SIZE}`,
-      ], { timeoutMs: 70_000 })
+      const get = await k.exec(curlDownload(OURS, SIZE, file), { timeoutMs: 70_000 })
       assert.equal(get.code, 0, get.stderr)
       assert.equal(get.stdout, `200 ${SIZE}`)
       const sum = await k.exec(["sha256sum", file])
       assert.equal(sum.stdout.split(" ")[0], bodySha256(SIZE), "curl's body hashes like our generator's")
-      const two = await k.exec([
-        "curl",
-        "-sS",
-        "--max-time",
-        "20",
-        "-w",
-        "%{http_code} %{num_connects} %{size_download}\\n",
-        "-o",
-        "/dev/null",
-        "-o",
-        "/dev/null",
-        `http://${OURS}/`,
-        `http://${OURS}/bytes/100000`,
-      ], { timeoutMs: 30_000 })
+      const two = await k.exec(curlTwoUrls(OURS), { timeoutMs: 30_000 })
       assert.equal(two.code, 0, two.stderr)
-      assert.deepEqual(two.stdout.trim().split("\n"), ["200 1 44", "200 0 100000"], "second URL reused")
+      assert.deepEqual(two.stdout.trim().split("\n"), KEEP_ALIVE_REUSED, "second URL reused")
 
       const forward = await k.exec(["iperf3", "-c", OURS, "-t", "3", "-J"], { timeoutMs: 30_000 })
       const fwd = checkIperf3(forward.stdout, forward.stderr)
