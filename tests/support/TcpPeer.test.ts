@@ -93,7 +93,12 @@ describe("TcpPeer: handshakes, data and FIN against a stack", () => {
   it("passive open: the stack connects to the peer; plain options; a RST from the peer resets it (TestClock)", () =>
     runTest(withSwitch(() =>
       Effect.gen(function* () {
-        const { stack, peer } = yield* setup({ windowScaling: false, timestamps: false, sack: false })
+        const stack = yield* Stack.make({
+          cidr: "10.0.0.1/24",
+          tcp: { windowScaling: false, timestamps: false, sack: false },
+        })
+        // the stack's MAC given: no ARP resolution by the peer
+        const peer = yield* TcpPeer.make({ address: "10.0.0.2", remote: stack })
         const connecting = yield* Effect.forkChild(stack.tcp.connect(peer.address, 5000))
         const c = yield* peer.accept(5000, { mss: 1200, timestamps: true, windowScale: 3, sackPermitted: true })
         const conn = yield* Fiber.join(connecting)
@@ -221,4 +226,40 @@ describe("TcpPeer: expectations that do not hold fail with a readable account", 
         assert.match(e.message, /RST\|ACK 81→\d+ seq=0 ack=ISS\+1/)
       })
     )))
+})
+
+describe("TcpPeer: teardown", () => {
+  /** Runs `body` with an established connection (stack as `role`) left open; rejects within 3 s of real time. */
+  const withOpenConnection = (role: "server" | "client", body: Effect.Effect<void>) => {
+    const test = runTest(withSwitch(() =>
+      Effect.gen(function* () {
+        const { stack, peer } = yield* setup()
+        if (role === "server") {
+          const listener = yield* stack.tcp.listen(80)
+          const accepted = yield* Effect.forkChild(listener.accept)
+          yield* peer.connect(80)
+          yield* Fiber.join(accepted)
+        } else {
+          const connecting = yield* Effect.forkChild(stack.tcp.connect(peer.address, 5000))
+          yield* peer.accept(5000)
+          yield* Fiber.join(connecting)
+        }
+        yield* body
+      })
+    ))
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const hang = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("the scope did not close within 3 s")), 3000)
+    })
+    return Promise.race([test, hang]).finally(() => clearTimeout(timer))
+  }
+
+  for (const role of ["server", "client"] as const) {
+    it(`a connection left open (stack as ${role}) is reset when the scope closes, under TestClock`, () =>
+      withOpenConnection(role, Effect.void))
+
+    it(`a test that fails with a connection open (stack as ${role}) fails instead of hanging`, async () => {
+      await assert.rejects(withOpenConnection(role, Effect.die(new Error("boom"))), /boom/)
+    })
+  }
 })

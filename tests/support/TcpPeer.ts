@@ -33,9 +33,11 @@
  * costs milliseconds. Wait on one fiber at a time in virtual time (two waiters would both advance the clock). With
  * the live clock it waits for real, woken by each arrival (no polling). Default timeouts: 1 s virtual, 5 s real.
  *
- * Teardown: a stack connection still open when the test's scope closes is closed gracefully by the stack, which waits
- * (up to its `closeTimeout`) for an ACK that this peer never sends — under TestClock that wait never ends. Finish
- * every connection in the test: FINs both ways, a RST, or `abort` on the stack's side.
+ * Teardown: once the test's scope starts closing, the peer answers every segment from the stack with a RST (RFC 9293
+ * §3.10.7.1), so the stack's graceful close of a connection still open ends at once instead of waiting for an ACK
+ * that a scripted peer never sends (under TestClock that wait would never end, and a failing test would hang instead
+ * of failing). The finalizer that switches this on is moved to the end of the scope by every `send` and `expect`, so
+ * it runs before the finalizers of the stack connections opened until then.
  *
  * Every use of the link backend and of the IPv4/TCP codecs sits in the ADAPTATION SECTION below.
  *
@@ -694,6 +696,8 @@ class Peer {
   port!: PortInfo
   /** The test's scope is closing: every segment from the stack is answered with a RST. */
   closing = false
+  private armed: Scope.Closeable | undefined
+  private armToken: object | undefined
 
   constructor(
     readonly backend: BackendShape,
@@ -765,16 +769,25 @@ class Peer {
   }
 
   /**
-   * Puts (again) a finalizer on the test's scope that turns on `closing`: it then runs before the finalizers of the
-   * stack connections opened so far, so their graceful close gets a RST instead of waiting for an ACK forever.
+   * Moves the finalizer that turns on `closing` to the end of the test's scope (a child scope, re-forked each time; the
+   * previous one is closed with its finalizer disarmed): it then runs before the finalizers of the stack connections
+   * opened so far, so their graceful close gets a RST instead of waiting for an ACK that never comes.
    */
   arm(): Effect.Effect<void> {
-    return Scope.addFinalizer(
-      this.scope,
-      Effect.sync(() => {
-        this.closing = true
-      }),
-    )
+    return Effect.gen({ self: this }, function* () {
+      const previous = this.armed
+      const token = {}
+      this.armToken = token
+      if (previous !== undefined) yield* Scope.close(previous, Exit.void)
+      const child = yield* Scope.fork(this.scope)
+      yield* Scope.addFinalizer(
+        child,
+        Effect.sync(() => {
+          if (this.armToken === token) this.closing = true
+        }),
+      )
+      this.armed = child
+    })
   }
 
   private onArp(payload: Uint8Array): Uint8Array | undefined {
