@@ -5,14 +5,16 @@
  *
  * - §3.2 RST: exactly RCV.NXT → reset (whatever the ACK field); inside the window but not exact → challenge ACK
  *   `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>`, connection kept (first and last byte of the window, in ESTABLISHED with
- *   the stack as server and as client, and in SYN-RECEIVED); outside the window → dropped silently.
+ *   the stack as server and as client, and in SYN-RECEIVED); outside the window → dropped silently. In SYN-SENT,
+ *   which §3.2 leaves to RFC 9293 §3.10.7.3, only a RST whose ACK acknowledges the SYN refuses the connection.
  * - §4 SYN in a synchronized state (ESTABLISHED, CLOSE-WAIT), in the window, exactly at RCV.NXT or outside it →
  *   an ACK, never a reset.
  * - §5 data whose ACK is outside SND.UNA − MAX.SND.WND ≤ SEG.ACK ≤ SND.NXT → challenge ACK and the data dropped; at
  *   both edges of the range → accepted; no ACK bit → dropped.
  * - §7 challenge ACKs are throttled: `challengeAckLimit` per second and connection (the stack's choice: per
- *   connection, as Linux does since CVE-2016-5696, rather than the system-wide counter §7 sketches), the budget comes
- *   back after a second, and one connection's exhausted budget does not silence another.
+ *   connection rather than the system-wide counter §7 sketches, whose shared state was the side channel of
+ *   CVE-2016-5696), the budget comes back after a second, and one connection's exhausted budget does not silence
+ *   another.
  *
  * @module
  */
@@ -23,9 +25,11 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { Stack, type StackHandle } from "../../src/Stack.ts"
 import type { TcpConfigInput, TcpConnection } from "../../src/tcp/Tcp.ts"
+import { TcpFlags } from "../../src/wire/Tcp.ts"
 import { runTest, withSwitch } from "../support/TestDevice.ts"
 import { rel, type SegmentMatch, TcpPeer, type TcpPeerConnection } from "../support/TcpPeer.ts"
 
+const { RST, ACK } = TcpFlags
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
@@ -203,6 +207,38 @@ describe("RFC 5961 §3: blind RST", () => {
         yield* b.expect({ flags: "RST", seq: rel(1) }, { next: true })
         assert.equal((yield* listener.stats).pending, 0)
         yield* conn.abort
+      })
+    )))
+
+  it("in SYN-SENT only a RST that acknowledges the SYN counts (RFC 5961 §3.2 leaves SYN-SENT to RFC 9293 §3.10.7.3)", () =>
+    runTest(withSwitch(() =>
+      Effect.gen(function* () {
+        const stack = yield* Stack.make({ cidr: "10.0.0.1/24" })
+        const peer = yield* TcpPeer.make({ address: "10.0.0.2", remote: stack.address })
+        const connecting = yield* Effect.forkChild(Effect.exit(stack.tcp.connect(peer.address, 5000)))
+        const syn = yield* peer.expect({ flags: "SYN", dstPort: 5000 })
+        const iss = syn.seqNumber
+        const rst = (flags: number, ack: number) =>
+          peer.sendSegment({
+            srcPort: 5000,
+            dstPort: syn.srcPort,
+            seqNumber: 0,
+            ackNumber: ack >>> 0,
+            flags,
+            windowLen: 0,
+            urgentPointer: 0,
+            options: { sackPermitted: false, sackBlocks: [] },
+            payload: new Uint8Array(0),
+          })
+        yield* rst(RST, 0) // no ACK: ignored
+        yield* rst(RST | ACK, iss) // SEG.ACK =< ISS: unacceptable, ignored
+        yield* rst(RST | ACK, iss + 2) // SEG.ACK > SND.NXT: unacceptable, ignored
+        yield* peer.expectNone({ srcPort: syn.srcPort, flagsExclude: "SYN" }, "500 millis")
+        assert.equal(connecting.pollUnsafe(), undefined, "still connecting")
+        yield* rst(RST | ACK, iss + 1)
+        const exit = yield* Fiber.join(connecting)
+        assert.ok(Exit.isFailure(exit))
+        assert.match(String(exit.cause), /refused/)
       })
     )))
 })
