@@ -371,6 +371,22 @@ describe("RFC 5961 §7: challenge ACK throttling", () => {
       })
     )))
 
+  // Divergence (SHOULD level), reported rather than fixed here: a SYN outside the window fails the sequence check
+  // first and is answered with the unacceptable-segment ACK of RFC 9293, which is not counted as a challenge ACK and
+  // not throttled — 10 such SYNs draw 10 ACKs with a limit of 3. RFC 5961 §4.2 asks for a challenge ACK for a SYN
+  // "irrespective of the sequence number", and §7 throttles challenge ACKs. Unskip once the Tcb sends those through
+  // its challenge-ACK limit.
+  it.skip("SYNs outside the window count against the limit too (§4.2 + §7) — divergence, see above", () =>
+    runTest(withSwitch(() =>
+      Effect.gen(function* () {
+        const { c } = yield* established({ challengeAckLimit: 3 })
+        for (let i = 0; i < 10; i++) yield* c.send({ flags: "SYN", seq: (c.sndNxt + 50_000_000 + i) >>> 0, ack: 0 })
+        for (let i = 0; i < 3; i++) yield* c.expect(challenge(c), { next: true })
+        yield* c.expectNone({}, "500 millis")
+        yield* c.reset
+      })
+    )))
+
   it("one connection's exhausted budget does not silence another", () =>
     runTest(withSwitch(() =>
       Effect.gen(function* () {
