@@ -307,11 +307,9 @@ const layers = (
     cidr: cfg.cidr,
     gateway: cfg.gateway,
     ...(i.defaultTtl === undefined ? {} : { defaultTtl: i.defaultTtl }),
-    reassembly: {
-      ...(i.reassemblyTimeout === undefined ? {} : { timeout: i.reassemblyTimeout }),
-      ...(i.reassemblyMaxBytes === undefined ? {} : { maxBytes: i.reassemblyMaxBytes }),
-      ...(i.reassemblyMaxDatagrams === undefined ? {} : { maxDatagrams: i.reassemblyMaxDatagrams }),
-    },
+    ...(i.reassemblyTimeout === undefined ? {} : { reassemblyTimeout: i.reassemblyTimeout }),
+    ...(i.reassemblyMaxBytes === undefined ? {} : { reassemblyMaxBytes: i.reassemblyMaxBytes }),
+    ...(i.reassemblyMaxDatagrams === undefined ? {} : { reassemblyMaxDatagrams: i.reassemblyMaxDatagrams }),
   })
   const ic = cfg.icmp ?? {}
   const icmp = overrides.icmp ?? Icmp.layer({
