@@ -24,7 +24,12 @@
  *   ) // Layer<Udp | Icmp | Ipv4 | Arp | Ethernet | Vnetif, …, Backend>
  *   ```
  *
- * Durations in the configuration are numbers of milliseconds.
+ * Configuration: {@link StackConfig} is composed of the layers' Schemas (`ArpConfig`, `Ipv4Config`, `IcmpConfig`,
+ * `UdpConfig`, TCP's), each owning its defaults; its top level holds the interface (`cidr`, `gateway`, the fields
+ * of `Ipv4Config`) and the device (`mtu`, `checksum`, `queueCapacity`). Durations are milliseconds once decoded and
+ * are written as a number of milliseconds or a `Duration` string (`"5 seconds"`). Unknown keys are refused at every
+ * level: `{ cidr, mtuu: 9000 }` is a type error when written as a literal, and a `StackError` "InvalidConfig" naming
+ * `mtuu` when it comes from JSON.
  *
  * @module
  */
@@ -33,123 +38,77 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import * as Struct from "effect/Struct"
 import { Arp } from "./arp/Arp.ts"
+import { ArpConfig, type ArpConfigFields } from "./arp/ArpConfig.ts"
 import { Ethernet } from "./ethernet/Ethernet.ts"
 import { Icmp } from "./icmp/Icmp.ts"
+import { IcmpConfig } from "./icmp/IcmpConfig.ts"
 import { Ipv4, routeFromConfig } from "./ipv4/Ipv4.ts"
+import { Ipv4Config, type Ipv4ConfigFields } from "./ipv4/Ipv4Config.ts"
 import type { Backend } from "./link/Backend.ts"
 import { Vnetif } from "./link/Vnetif.ts"
 import { Tcp, TcpConfigSchema } from "./tcp/Tcp.ts"
 import { Udp } from "./udp/Udp.ts"
+import { UdpConfig } from "./udp/UdpConfig.ts"
 import { ChecksumCapabilities } from "./wire/Checksum.ts"
-import { type Ipv4Address, Ipv4AddressFromString, Ipv4Cidr } from "./wire/Ipv4Address.ts"
+import type { Ipv4Address } from "./wire/Ipv4Address.ts"
 import type { MacAddress } from "./wire/MacAddress.ts"
+import { decodeConfig, int, withDefault } from "./util/Config.ts"
 import type { TaggedErrorClass } from "./util/TaggedErrorClass.ts"
 
-const int = (minimum: number, maximum: number): Schema.Int =>
-  Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum, maximum })))
-
-const millis: Schema.Finite = Schema.Finite.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 86_400_000 })))
-
-/** Schema of the `arp` part of a {@link StackConfig}. */
-export const ArpConfigSchema: Schema.Struct<{
-  readonly timeout: Schema.optional<Schema.Finite>
-  readonly retries: Schema.optional<Schema.Int>
-  readonly retryInterval: Schema.optional<Schema.Finite>
-  readonly pendingLimit: Schema.optional<Schema.Int>
-  readonly announce: Schema.optional<Schema.Boolean>
-}> = Schema.Struct({
-  /** Lifetime of a learned entry, ms (default 60 000). */
-  timeout: Schema.optional(millis),
-  /** Requests per resolution (default 5). */
-  retries: Schema.optional(int(1, 100)),
-  /** Wait after each request, ms (default 1 500). */
-  retryInterval: Schema.optional(millis),
-  /** Frames queued per address during a resolution (default 64). */
-  pendingLimit: Schema.optional(int(0, 65536)),
-  /** Announce our address on start (default true). */
-  announce: Schema.optional(Schema.Boolean),
-})
-
-/** Schema of the `ipv4` part of a {@link StackConfig}. */
-export const Ipv4ConfigSchema: Schema.Struct<{
-  readonly defaultTtl: Schema.optional<Schema.Int>
-  readonly reassemblyTimeout: Schema.optional<Schema.Finite>
-  readonly reassemblyMaxBytes: Schema.optional<Schema.Int>
-  readonly reassemblyMaxDatagrams: Schema.optional<Schema.Int>
-}> = Schema.Struct({
-  /** TTL of sent datagrams (default 64). */
-  defaultTtl: Schema.optional(int(1, 255)),
-  /** Reassembly timeout, ms (default 30 000). */
-  reassemblyTimeout: Schema.optional(millis),
-  /** Most fragment bytes held (default 4 MiB). */
-  reassemblyMaxBytes: Schema.optional(int(0, 1 << 30)),
-  /** Most datagrams reassembled at once (default 256). */
-  reassemblyMaxDatagrams: Schema.optional(int(1, 65536)),
-})
-
-/** Schema of the `icmp` part of a {@link StackConfig}. */
-export const IcmpConfigSchema: Schema.Struct<{
-  readonly rateLimit: Schema.optional<
-    Schema.Struct<{ readonly perSecond: Schema.optional<Schema.Finite>; readonly burst: Schema.optional<Schema.Int> }>
-  >
-  readonly protocolUnreachable: Schema.optional<Schema.Boolean>
-}> = Schema.Struct({
-  /** Error messages per second and burst (default 100 / 50). */
-  rateLimit: Schema.optional(Schema.Struct({
-    perSecond: Schema.optional(Schema.Finite.pipe(Schema.check(Schema.isBetween({ minimum: 0.001, maximum: 1e9 })))),
-    burst: Schema.optional(int(1, 1_000_000)),
-  })),
-  /** Answer unknown protocols with "protocol unreachable" (default true). */
-  protocolUnreachable: Schema.optional(Schema.Boolean),
-})
-
-/** Schema of the `udp` part of a {@link StackConfig}. */
-export const UdpConfigSchema: Schema.Struct<{ readonly queueSize: Schema.optional<Schema.Int> }> = Schema.Struct({
-  /** Receive queue per socket, in datagrams (default 1024). */
-  queueSize: Schema.optional(int(1, 1 << 20)),
-})
-
-/** Schema of a stack's configuration (what `Stack.make` accepts, as plain JSON-like data). */
-export const StackConfig: Schema.Struct<{
-  readonly cidr: typeof Ipv4Cidr
-  readonly gateway: Schema.optional<typeof Ipv4AddressFromString>
+/** The fields of {@link StackConfig}, with their defaults. */
+export type StackConfigFields = {
+  /** Address and prefix length of the interface, e.g. "10.0.0.2/24" (required; `Ipv4Config`'s `cidr`). */
+  readonly cidr: Ipv4ConfigFields["cidr"]
+  /** Default gateway, on the subnet, e.g. "10.0.0.1" (default: none; `Ipv4Config`'s `gateway`). */
+  readonly gateway: Ipv4ConfigFields["gateway"]
+  /** Device MTU, 68..65535 (default: the device's, 1500). */
   readonly mtu: Schema.optional<Schema.Int>
+  /** Checksum handling: "offload" (the device's default; the in-process switch cannot corrupt) or "all". */
   readonly checksum: Schema.optional<Schema.Literals<readonly ["offload", "all"]>>
+  /** Receive queue of the switch port, in frames, 1..1 048 576 (default: the backend's). */
   readonly queueCapacity: Schema.optional<Schema.Int>
-  readonly arp: Schema.optional<typeof ArpConfigSchema>
-  readonly ipv4: Schema.optional<typeof Ipv4ConfigSchema>
-  readonly icmp: Schema.optional<typeof IcmpConfigSchema>
-  readonly udp: Schema.optional<typeof UdpConfigSchema>
-  readonly tcp: Schema.optional<typeof TcpConfigSchema>
-}> = Schema.Struct({
-  /** Address and prefix length, e.g. "10.0.0.2/24". */
-  cidr: Ipv4Cidr,
-  /** Default gateway on the subnet, e.g. "10.0.0.1". */
-  gateway: Schema.optional(Ipv4AddressFromString),
-  /** Device MTU, 68..65535 (default 1500). */
+  /** ARP tunables: `ArpConfig` without `address`, which is the `cidr`'s (defaults there). */
+  readonly arp: Schema.withDecodingDefaultKey<StackArpConfig>
+  /** IPv4 tunables: `Ipv4Config` without `cidr` and `gateway`, which are above (defaults there). */
+  readonly ipv4: Schema.withDecodingDefaultKey<StackIpv4Config>
+  /** ICMP tunables: `IcmpConfig` (defaults there). */
+  readonly icmp: Schema.withDecodingDefaultKey<typeof IcmpConfig>
+  /** UDP tunables: `UdpConfig` (defaults there). */
+  readonly udp: Schema.withDecodingDefaultKey<typeof UdpConfig>
+  /** TCP tunables: `TcpConfigSchema` (defaults there). */
+  readonly tcp: Schema.withDecodingDefaultKey<typeof TcpConfigSchema>
+}
+
+/** The `arp` part of a {@link StackConfig}: `ArpConfig` without `address` (the stack fills it from `cidr`). */
+export type StackArpConfig = Schema.Struct<Omit<ArpConfigFields, "address">>
+/** The `ipv4` part of a {@link StackConfig}: `Ipv4Config` without `cidr` and `gateway` (top-level keys). */
+export type StackIpv4Config = Schema.Struct<Omit<Ipv4ConfigFields, "cidr" | "gateway">>
+
+/**
+ * Schema of a stack's configuration, composed of the layers' Schemas: what `Stack.make` decodes. Unknown keys are
+ * refused at every level; durations are milliseconds or `Duration` strings ("5 seconds").
+ */
+export const StackConfig: Schema.Struct<StackConfigFields> = Schema.Struct({
+  cidr: Ipv4Config.fields.cidr,
+  gateway: Ipv4Config.fields.gateway,
   mtu: Schema.optional(int(68, 65535)),
-  /** Checksum handling: "offload" (default; the in-process switch cannot corrupt) or "all" (compute and verify). */
   checksum: Schema.optional(Schema.Literals(["offload", "all"] as const)),
-  /** Receive queue of the switch port, in frames (default: the backend's). */
   queueCapacity: Schema.optional(int(1, 1 << 20)),
-  /** ARP tunables. */
-  arp: Schema.optional(ArpConfigSchema),
-  /** IPv4 tunables. */
-  ipv4: Schema.optional(Ipv4ConfigSchema),
-  /** ICMP tunables. */
-  icmp: Schema.optional(IcmpConfigSchema),
-  /** UDP tunables. */
-  udp: Schema.optional(UdpConfigSchema),
-  /** TCP tunables (see `TcpConfigSchema` in `tcp/Tcp.ts`). */
-  tcp: Schema.optional(TcpConfigSchema),
+  arp: ArpConfig.mapFields(Struct.omit(["address"])).pipe(withDefault({})),
+  ipv4: Ipv4Config.mapFields(Struct.omit(["cidr", "gateway"])).pipe(withDefault({})),
+  icmp: IcmpConfig.pipe(withDefault({})),
+  udp: UdpConfig.pipe(withDefault({})),
+  tcp: TcpConfigSchema.pipe(withDefault({})),
 })
 
-/** A decoded stack configuration. */
+/** A decoded stack configuration: every layer's defaults filled in, durations in milliseconds. */
 export type StackConfig = typeof StackConfig.Type
-/** A stack configuration as written (strings for addresses). */
+/** A stack configuration as written: only `cidr` is required. A decoded {@link StackConfig} is one too. */
 export type StackConfigInput = typeof StackConfig.Encoded
 
 /** Every service of one stack, plus its addresses. */
@@ -237,7 +196,7 @@ const TAG_TO_REASON: Record<string, StackErrorReason> = {
 const toStackError = (e: unknown, layerReason?: StackErrorReason): StackError => {
   if (e instanceof StackError) return e
   const tag = typeof e === "object" && e !== null && "_tag" in e ? String(e._tag) : ""
-  const reason: StackErrorReason = tag === "Ipv4Error" && (e as { reason?: string }).reason === "InvalidConfig"
+  const reason: StackErrorReason = tag in TAG_TO_REASON && (e as { reason?: string }).reason === "InvalidConfig"
     ? "InvalidConfig"
     : layerReason ?? TAG_TO_REASON[tag] ?? "Link"
   const message = typeof e === "object" && e !== null && "message" in e ? String(e.message) : String(e)
@@ -255,76 +214,41 @@ const tagged = <I, S, E, R>(
     (cause) => Layer.effect(key, Effect.mapError(Effect.failCause(cause), (e) => toStackError(e, reason))),
   )
 
-const decode = Schema.decodeUnknownEffect(StackConfig)
-const isDecoded = Schema.is(StackConfig)
+const invalidConfig = (message: string, cause?: unknown): StackError =>
+  new StackError({ reason: "InvalidConfig", message: `invalid stack configuration: ${message}`, cause })
 
 /**
- * Decodes and checks a configuration — written form (`StackConfigInput`, strings for addresses) or an already
- * decoded `StackConfig` — failing with `StackError` "InvalidConfig" listing every problem found.
+ * Decodes and checks a configuration (written or already decoded, e.g. parsed JSON), failing with `StackError`
+ * "InvalidConfig" listing every problem found, each naming its key (unknown keys included).
  */
-const decodeConfig = (config: unknown): Effect.Effect<StackConfig, StackError> =>
-  (isDecoded(config) ? Effect.succeed(config) : decode(config, { errors: "all" })).pipe(
-    Effect.mapError((e) =>
-      new StackError({ reason: "InvalidConfig", message: `invalid stack configuration: ${e.message}`, cause: e })
-    ),
-    Effect.flatMap((cfg) => {
-      const route = routeFromConfig({ cidr: cfg.cidr, gateway: cfg.gateway })
-      return route._tag === "Failure"
-        ? Effect.fail(
-          new StackError({
-            reason: "InvalidConfig",
-            message: `invalid stack configuration: ${route.failure.message}`,
-            cause: route.failure,
-          }),
-        )
-        : Effect.succeed(cfg)
-    }),
-  )
+const decodeStackConfig = (config: unknown): Effect.Effect<StackConfig, StackError> =>
+  Effect.suspend(() => {
+    const decoded = decodeConfig(StackConfig, config)
+    if (Result.isFailure(decoded)) return Effect.fail(invalidConfig(decoded.failure))
+    const route = routeFromConfig(decoded.success)
+    return Result.isFailure(route)
+      ? Effect.fail(invalidConfig(route.failure.message, route.failure))
+      : Effect.succeed(decoded.success)
+  })
 
 /** The composed layer of a decoded configuration (no decoding, no fresh memo map: see `Stack.make`). */
 const layers = (
   cfg: StackConfig,
   overrides: StackOverrides = {},
 ): Layer.Layer<StackServices, StackError, Backend> => {
-  const address = cfg.cidr.address
   const vnetif = overrides.vnetif ?? Vnetif.layer({
     ...(cfg.mtu === undefined ? {} : { mtu: cfg.mtu }),
     ...(cfg.queueCapacity === undefined ? {} : { queueCapacity: cfg.queueCapacity }),
-    checksum: cfg.checksum === "all" ? ChecksumCapabilities.all : ChecksumCapabilities.offload,
+    ...(cfg.checksum === undefined
+      ? {}
+      : { checksum: cfg.checksum === "all" ? ChecksumCapabilities.all : ChecksumCapabilities.offload }),
   })
   const ethernet = overrides.ethernet ?? Ethernet.layer
-  const a = cfg.arp ?? {}
-  const arp = overrides.arp ?? Arp.layer({
-    address,
-    ...(a.timeout === undefined ? {} : { timeout: a.timeout }),
-    ...(a.retries === undefined ? {} : { retries: a.retries }),
-    ...(a.retryInterval === undefined ? {} : { retryInterval: a.retryInterval }),
-    ...(a.pendingLimit === undefined ? {} : { pendingLimit: a.pendingLimit }),
-    ...(a.announce === undefined ? {} : { announce: a.announce }),
-  })
-  const i = cfg.ipv4 ?? {}
-  const ipv4 = overrides.ipv4 ?? Ipv4.layer({
-    cidr: cfg.cidr,
-    gateway: cfg.gateway,
-    ...(i.defaultTtl === undefined ? {} : { defaultTtl: i.defaultTtl }),
-    reassembly: {
-      ...(i.reassemblyTimeout === undefined ? {} : { timeout: i.reassemblyTimeout }),
-      ...(i.reassemblyMaxBytes === undefined ? {} : { maxBytes: i.reassemblyMaxBytes }),
-      ...(i.reassemblyMaxDatagrams === undefined ? {} : { maxDatagrams: i.reassemblyMaxDatagrams }),
-    },
-  })
-  const ic = cfg.icmp ?? {}
-  const icmp = overrides.icmp ?? Icmp.layer({
-    ...(ic.rateLimit === undefined ? {} : {
-      rateLimit: {
-        ...(ic.rateLimit.perSecond === undefined ? {} : { perSecond: ic.rateLimit.perSecond }),
-        ...(ic.rateLimit.burst === undefined ? {} : { burst: ic.rateLimit.burst }),
-      },
-    }),
-    ...(ic.protocolUnreachable === undefined ? {} : { protocolUnreachable: ic.protocolUnreachable }),
-  })
-  const udp = overrides.udp ?? Udp.layer(cfg.udp?.queueSize === undefined ? {} : { queueSize: cfg.udp.queueSize })
-  const tcp = overrides.tcp ?? Tcp.layer(cfg.tcp ?? {})
+  const arp = overrides.arp ?? Arp.layer({ ...cfg.arp, address: cfg.cidr.address })
+  const ipv4 = overrides.ipv4 ?? Ipv4.layer({ ...cfg.ipv4, cidr: cfg.cidr, gateway: cfg.gateway })
+  const icmp = overrides.icmp ?? Icmp.layer(cfg.icmp)
+  const udp = overrides.udp ?? Udp.layer(cfg.udp)
+  const tcp = overrides.tcp ?? Tcp.layer(cfg.tcp)
   return tagged(Tcp, "Tcp", tcp).pipe(
     Layer.provideMerge(tagged(Udp, "Udp", udp)),
     Layer.provideMerge(tagged(Icmp, "Icmp", icmp)),
@@ -337,7 +261,7 @@ const layers = (
 
 /** Decodes, then builds one fresh stack in a child of the current Scope; returns its services. */
 const build = (
-  config: unknown,
+  config: StackConfigInput,
   overrides?: StackOverrides,
 ): Effect.Effect<
   { readonly cfg: StackConfig; readonly context: Context.Context<StackServices> },
@@ -345,7 +269,7 @@ const build = (
   Backend | Scope.Scope
 > =>
   Effect.gen(function* () {
-    const cfg = yield* decodeConfig(config)
+    const cfg = yield* decodeStackConfig(config)
     const scope = yield* Effect.scope
     const child = yield* Scope.fork(scope)
     const memoMap = yield* Layer.makeMemoMap
@@ -358,7 +282,7 @@ const build = (
   })
 
 const make = (
-  config: unknown,
+  config: StackConfigInput,
   overrides?: StackOverrides,
 ): Effect.Effect<StackHandle, StackError, Backend | Scope.Scope> =>
   Effect.gen(function* () {
@@ -380,20 +304,27 @@ const make = (
     }
   })
 
-const layer = (config: unknown, overrides?: StackOverrides): Layer.Layer<StackServices, StackError, Backend> =>
+const layer = (config: StackConfigInput, overrides?: StackOverrides): Layer.Layer<StackServices, StackError, Backend> =>
   Layer.effectContext(Effect.map(build(config, overrides), (b) => b.context))
 
 /** Building stacks: `Stack.make(config)` (a handle, in the current Scope) or `Stack.layer(config)`. */
 export const Stack: {
-  /** Decodes `config` and builds a fresh stack on the context's Backend; it lives as long as the Scope. */
+  /**
+   * Decodes `config` (a {@link StackConfigInput}; a decoded {@link StackConfig} is one too) and builds a fresh stack
+   * on the context's Backend; it lives as long as the Scope. A bad configuration (e.g. an unknown key) fails with
+   * `StackError` "InvalidConfig" naming the key, before anything is built.
+   */
   readonly make: (
-    config: StackConfigInput | StackConfig | unknown,
+    config: StackConfigInput,
     overrides?: StackOverrides,
   ) => Effect.Effect<StackHandle, StackError, Backend | Scope.Scope>
   /** The same build as a Layer providing Vnetif, Ethernet, Arp, Ipv4, Icmp, Udp and Tcp. */
-  readonly layer: (config: unknown, overrides?: StackOverrides) => Layer.Layer<StackServices, StackError, Backend>
-  /** Decodes and validates a configuration without building anything. */
+  readonly layer: (
+    config: StackConfigInput,
+    overrides?: StackOverrides,
+  ) => Layer.Layer<StackServices, StackError, Backend>
+  /** Decodes and validates a configuration of unknown shape (e.g. parsed JSON) without building anything. */
   readonly decodeConfig: (config: unknown) => Effect.Effect<StackConfig, StackError>
   /** The composed Layer of a decoded configuration (each protocol replaceable through `overrides`). */
   readonly layers: (cfg: StackConfig, overrides?: StackOverrides) => Layer.Layer<StackServices, StackError, Backend>
-} = { make, layer, decodeConfig, layers }
+} = { make, layer, decodeConfig: decodeStackConfig, layers }

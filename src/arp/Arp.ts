@@ -30,7 +30,6 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -42,25 +41,12 @@ import { EtherType } from "../wire/Ethernet.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { MacAddress } from "../wire/MacAddress.ts"
 import { ArpCache, type ArpEntry } from "./ArpCache.ts"
+import { ArpConfig, type ArpConfigInput } from "./ArpConfig.ts"
+import { decodeConfig } from "../util/Config.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 
 export type { ArpEntry } from "./ArpCache.ts"
-
-/** Configuration of the ARP layer. */
-export interface ArpConfig {
-  /** This host's IPv4 address (the one ARP answers for). */
-  readonly address: Ipv4Address
-  /** Lifetime of a learned entry (default 60 seconds). */
-  readonly timeout?: Duration.Input
-  /** Requests sent per resolution before giving up (default 5). */
-  readonly retries?: number
-  /** Wait after each request (default 1.5 seconds). */
-  readonly retryInterval?: Duration.Input
-  /** Most frames queued per address while it is being resolved (default 64). */
-  readonly pendingLimit?: number
-  /** Send an ARP announcement when the layer starts (default true). */
-  readonly announce?: boolean
-}
+export { ArpConfig, type ArpConfigFields, type ArpConfigInput } from "./ArpConfig.ts"
 
 /** Counters of the ARP layer (a snapshot). */
 export interface ArpStats {
@@ -130,15 +116,16 @@ export const ArpBase: Context.ServiceClass<Arp, "vnetif/Arp", ArpShape> = Contex
 
 /** The ARP layer of one stack. */
 export class Arp extends ArpBase {
-  /** Builds the service on the current {@link Ethernet}. */
-  static readonly make: (config: ArpConfig) => Effect.Effect<ArpShape, never, Ethernet | Scope.Scope> = (config) =>
-    make(config)
+  /** Builds the service on the current {@link Ethernet}; an invalid `config` fails with `ArpError` "InvalidConfig". */
+  static readonly make: (config: ArpConfigInput) => Effect.Effect<ArpShape, ArpError, Ethernet | Scope.Scope> = (
+    config,
+  ) => make(config)
   /** A Layer providing {@link Arp}; needs {@link Ethernet}. */
-  static readonly layer: (config: ArpConfig) => Layer.Layer<Arp, never, Ethernet> = (config) => layer(config)
+  static readonly layer: (config: ArpConfigInput) => Layer.Layer<Arp, ArpError, Ethernet> = (config) => layer(config)
 }
 
 /** Why an ARP operation failed. */
-export type ArpErrorReason = "Timeout" | "InvalidAddress"
+export type ArpErrorReason = "Timeout" | "InvalidAddress" | "InvalidConfig"
 
 /** The fields of {@link ArpError}. */
 export interface ArpErrorFields {
@@ -146,8 +133,8 @@ export interface ArpErrorFields {
   readonly reason: ArpErrorReason
   /** What went wrong, for a person. */
   readonly message: string
-  /** The address being resolved. */
-  readonly address: Ipv4Address
+  /** The address being resolved (absent for "InvalidConfig"). */
+  readonly address?: Ipv4Address
 }
 
 /** The base class of {@link ArpError}: `Data.TaggedError` with its type spelled out (JSR explicit types). */
@@ -156,31 +143,21 @@ export const ArpErrorBase: TaggedErrorClass<"ArpError", ArpErrorFields> = Data.T
 /** The ARP layer's error. */
 export class ArpError extends ArpErrorBase {}
 
-/** Default lifetime of a learned entry in milliseconds (RFC 1122 §2.3.2.1: on the order of a minute). */
-export const ARP_DEFAULT_TIMEOUT_MS = 60_000
-/** Default requests per resolution (mirage). */
-export const ARP_DEFAULT_RETRIES = 5
-/** Default wait after each request in milliseconds (mirage). */
-export const ARP_DEFAULT_RETRY_INTERVAL_MS = 1_500
-/** Default bound of the per-address queue. */
-export const ARP_DEFAULT_PENDING_LIMIT = 64
-
-const toMillis = (d: Duration.Input | undefined, fallback: number): number =>
-  d === undefined ? fallback : Duration.toMillis(d)
-
-const make = (config: ArpConfig): Effect.Effect<ArpShape, never, Ethernet | Scope.Scope> =>
+const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet | Scope.Scope> =>
   Effect.gen(function* () {
+    const decoded = decodeConfig(ArpConfig, input)
+    if (Result.isFailure(decoded)) {
+      return yield* new ArpError({ reason: "InvalidConfig", message: `invalid ARP configuration: ${decoded.failure}` })
+    }
+    const config: ArpConfig = decoded.success
     const eth = yield* Ethernet
     const clock = yield* Clock.Clock
     const scope = yield* Effect.scope
     const address = config.address
     const mac = eth.mac
-    const retries = Math.max(1, Math.floor(config.retries ?? ARP_DEFAULT_RETRIES))
-    const retryInterval = toMillis(config.retryInterval, ARP_DEFAULT_RETRY_INTERVAL_MS)
-    const cache = new ArpCache<Uint8Array>({
-      timeout: toMillis(config.timeout, ARP_DEFAULT_TIMEOUT_MS),
-      pendingLimit: Math.max(0, Math.floor(config.pendingLimit ?? ARP_DEFAULT_PENDING_LIMIT)),
-    })
+    const retries = config.retries
+    const retryInterval = config.retryInterval
+    const cache = new ArpCache<Uint8Array>({ timeout: config.timeout, pendingLimit: config.pendingLimit })
     const resolutions = new Map<Ipv4Address, Deferred.Deferred<MacAddress, ArpError>>()
     const wake = yield* Queue.sliding<void>(1)
     const c = {
@@ -383,7 +360,7 @@ const make = (config: ArpConfig): Effect.Effect<ArpShape, never, Ethernet | Scop
 
     yield* eth.register(EtherType.Arp, receive)
     yield* Effect.forkScoped(sweeper)
-    if (config.announce ?? true) yield* Effect.ignore(announce)
+    if (config.announce) yield* Effect.ignore(announce)
 
     return {
       address,
@@ -409,4 +386,4 @@ const make = (config: ArpConfig): Effect.Effect<ArpShape, never, Ethernet | Scop
     }
   })
 
-const layer = (config: ArpConfig): Layer.Layer<Arp, never, Ethernet> => Layer.effect(Arp, make(config))
+const layer = (config: ArpConfigInput): Layer.Layer<Arp, ArpError, Ethernet> => Layer.effect(Arp, make(config))

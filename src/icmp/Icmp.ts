@@ -39,15 +39,17 @@ import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { IpProtocol, Ipv4Packet } from "../wire/Ipv4.ts"
 import { Icmpv4DstUnreachableCode, Icmpv4Packet, Icmpv4Repr } from "../wire/Icmpv4.ts"
 import { TokenBucket } from "./TokenBucket.ts"
+import { decodeConfig } from "../util/Config.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
+import { IcmpConfig, type IcmpConfigInput } from "./IcmpConfig.ts"
 
-/** Configuration of the ICMP layer. */
-export interface IcmpConfig {
-  /** Rate limit of error messages sent: tokens per second (default 100) and burst (default 50). */
-  readonly rateLimit?: { readonly perSecond?: number; readonly burst?: number }
-  /** Answer datagrams for unregistered protocols with "protocol unreachable" (default true). */
-  readonly protocolUnreachable?: boolean
-}
+export {
+  IcmpConfig,
+  type IcmpConfigFields,
+  type IcmpConfigInput,
+  IcmpRateLimit,
+  type IcmpRateLimitFields,
+} from "./IcmpConfig.ts"
 
 /** Options of one `ping`. */
 export interface PingOptions {
@@ -135,15 +137,17 @@ export const IcmpBase: Context.ServiceClass<Icmp, "vnetif/Icmp", IcmpShape> = Co
 
 /** The ICMP layer of one stack. */
 export class Icmp extends IcmpBase {
-  /** Builds the service on the current {@link Ipv4}. */
-  static readonly make: (config?: IcmpConfig) => Effect.Effect<IcmpShape, never, Ipv4 | Scope.Scope> = (config) =>
-    make(config ?? {})
+  /** Builds the service on the current {@link Ipv4}; an invalid `config` fails with `IcmpError` "InvalidConfig". */
+  static readonly make: (config?: IcmpConfigInput) => Effect.Effect<IcmpShape, IcmpError, Ipv4 | Scope.Scope> = (
+    config,
+  ) => make(config ?? {})
   /** A Layer providing {@link Icmp}; needs {@link Ipv4}. */
-  static readonly layer: (config?: IcmpConfig) => Layer.Layer<Icmp, never, Ipv4> = (config) => layer(config ?? {})
+  static readonly layer: (config?: IcmpConfigInput) => Layer.Layer<Icmp, IcmpError, Ipv4> = (config) =>
+    layer(config ?? {})
 }
 
 /** Why an ICMP operation failed. */
-export type IcmpErrorReason = "Timeout" | "Unreachable" | "InvalidArgument" | "SendFailed"
+export type IcmpErrorReason = "Timeout" | "Unreachable" | "InvalidArgument" | "SendFailed" | "InvalidConfig"
 
 /** The fields of {@link IcmpError}. */
 export interface IcmpErrorFields {
@@ -165,10 +169,6 @@ export class IcmpError extends IcmpErrorBase {}
 export const PING_DEFAULT_TIMEOUT_MS = 10_000
 /** Default ping data size in bytes. */
 export const PING_DEFAULT_SIZE = 56
-/** Default error rate limit: tokens per second. */
-export const ICMP_DEFAULT_RATE = 100
-/** Default error rate limit: burst. */
-export const ICMP_DEFAULT_BURST = 50
 
 const ICMPV4_HEADER_LEN = 8
 /** Most bytes of echo data `ping` sends: the largest IPv4 payload minus the ICMP header. */
@@ -185,15 +185,23 @@ const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
   return true
 }
 
-const make = (config: IcmpConfig): Effect.Effect<IcmpShape, never, Ipv4 | Scope.Scope> =>
+const make = (input: IcmpConfigInput): Effect.Effect<IcmpShape, IcmpError, Ipv4 | Scope.Scope> =>
   Effect.gen(function* () {
+    const decoded = decodeConfig(IcmpConfig, input)
+    if (Result.isFailure(decoded)) {
+      return yield* new IcmpError({
+        reason: "InvalidConfig",
+        message: `invalid ICMP configuration: ${decoded.failure}`,
+      })
+    }
+    const config: IcmpConfig = decoded.success
     const ipv4 = yield* Ipv4
     const clock = yield* Clock.Clock
     const caps = ipv4.checksum
     const route = ipv4.route
     const bucket = new TokenBucket({
-      ratePerSecond: config.rateLimit?.perSecond ?? ICMP_DEFAULT_RATE,
-      burst: config.rateLimit?.burst ?? ICMP_DEFAULT_BURST,
+      ratePerSecond: config.rateLimit.perSecond,
+      burst: config.rateLimit.burst,
     })
     const defaultIdent = yield* Random.nextIntBetween(0, 0xffff)
     let seq = 0
@@ -414,7 +422,7 @@ const make = (config: IcmpConfig): Effect.Effect<IcmpShape, never, Ipv4 | Scope.
         : Effect.void
 
     yield* ipv4.register(IpProtocol.Icmp, receive)
-    if (config.protocolUnreachable ?? true) yield* ipv4.registerDefault(protocolUnreachable)
+    if (config.protocolUnreachable) yield* ipv4.registerDefault(protocolUnreachable)
 
     return {
       ping,
@@ -437,4 +445,4 @@ const make = (config: IcmpConfig): Effect.Effect<IcmpShape, never, Ipv4 | Scope.
     }
   })
 
-const layer = (config: IcmpConfig): Layer.Layer<Icmp, never, Ipv4> => Layer.effect(Icmp, make(config))
+const layer = (config: IcmpConfigInput): Layer.Layer<Icmp, IcmpError, Ipv4> => Layer.effect(Icmp, make(config))

@@ -38,15 +38,14 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Result from "effect/Result"
-import * as Schema from "effect/Schema"
 import { Arp, type ArpError } from "../arp/Arp.ts"
 import { Ethernet, type EthernetError } from "../ethernet/Ethernet.ts"
 import type { ChecksumCapabilities } from "../wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EtherType } from "../wire/Ethernet.ts"
-import { Ipv4Address, Ipv4AddressFromString, Ipv4Cidr } from "../wire/Ipv4Address.ts"
+import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr } from "../wire/Ipv4.ts"
 import type { MacAddress } from "../wire/MacAddress.ts"
-import { Reassembler, type ReassemblyOptions, type ReassemblyStats } from "./Reassembly.ts"
+import { Reassembler, type ReassemblyStats } from "./Reassembly.ts"
 import {
   acceptsDestination,
   isBadSource,
@@ -56,19 +55,18 @@ import {
   type Route,
   validateRoute,
 } from "./Routing.ts"
+import { decodeConfig } from "../util/Config.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
+import { Ipv4Config, type Ipv4ConfigInput } from "./Ipv4Config.ts"
 
-/** Configuration of the IPv4 layer. Strings are decoded with the wire Schemas (`Ipv4Cidr`, `Ipv4AddressFromString`). */
-export interface Ipv4Config {
-  /** Address and prefix, e.g. "10.0.0.2/24" or `{ address, prefixLength }`. */
-  readonly cidr: string | Ipv4Cidr
-  /** Default gateway (must be on the subnet), e.g. "10.0.0.1". */
-  readonly gateway?: string | Ipv4Address | undefined
-  /** Time to live of sent datagrams when `write` does not say (default 64). */
-  readonly defaultTtl?: number
-  /** Reassembly bounds (default 4 MiB, 256 datagrams, 30 000 ms). */
-  readonly reassembly?: Partial<ReassemblyOptions>
-}
+export {
+  Ipv4AddressInput,
+  Ipv4CidrInput,
+  type Ipv4CidrValue,
+  Ipv4Config,
+  type Ipv4ConfigFields,
+  type Ipv4ConfigInput,
+} from "./Ipv4Config.ts"
 
 /** A received datagram, as handed to an upper-layer handler. `payload` and `header` are read-only and short-lived. */
 export interface Ipv4Datagram {
@@ -198,12 +196,12 @@ export const Ipv4Base: Context.ServiceClass<Ipv4, "vnetif/Ipv4", Ipv4Shape> = Co
 
 /** The IPv4 layer of one stack. */
 export class Ipv4 extends Ipv4Base {
-  /** Builds the service on the current {@link Ethernet} and {@link Arp}. */
-  static readonly make: (config: Ipv4Config) => Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet | Arp | Scope.Scope> = (
-    config,
-  ) => make(config)
+  /** Builds the service on the current {@link Ethernet} and {@link Arp}; a bad `config` fails with "InvalidConfig". */
+  static readonly make: (
+    config: Ipv4ConfigInput,
+  ) => Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet | Arp | Scope.Scope> = (config) => make(config)
   /** A Layer providing {@link Ipv4}; needs {@link Ethernet} and {@link Arp}. */
-  static readonly layer: (config: Ipv4Config) => Layer.Layer<Ipv4, Ipv4Error, Ethernet | Arp> = (config) =>
+  static readonly layer: (config: Ipv4ConfigInput) => Layer.Layer<Ipv4, Ipv4Error, Ethernet | Arp> = (config) =>
     layer(config)
 }
 
@@ -232,55 +230,38 @@ export const Ipv4ErrorBase: TaggedErrorClass<"Ipv4Error", Ipv4ErrorFields> = Dat
 /** The IPv4 layer's error. */
 export class Ipv4Error extends Ipv4ErrorBase {}
 
-/** Default TTL of sent datagrams (RFC 1700 / Linux). */
-export const IPV4_DEFAULT_TTL = 64
 /** Largest payload of one IPv4 datagram. */
 export const IPV4_MAX_PAYLOAD = 65535 - IPV4_HEADER_LEN
 
-const decodeCidr = Schema.decodeUnknownResult(Ipv4Cidr)
-const decodeAddress = Schema.decodeUnknownResult(Ipv4AddressFromString)
-
 const invalidConfig = (message: string): Ipv4Error => new Ipv4Error({ reason: "InvalidConfig", message })
 
-/** Decodes and validates an {@link Ipv4Config} into a {@link Route}. */
-export const routeFromConfig = (config: Ipv4Config): Result.Result<Route, Ipv4Error> => {
-  let cidr: Ipv4Cidr
-  if (typeof config.cidr === "string") {
-    const r = decodeCidr(config.cidr)
-    if (Result.isFailure(r)) return Result.fail(invalidConfig(`cidr: ${r.failure.message}`))
-    cidr = r.success
-  } else {
-    cidr = config.cidr
-  }
-  let gateway: Ipv4Address | undefined
-  if (typeof config.gateway === "string") {
-    const r = decodeAddress(config.gateway)
-    if (Result.isFailure(r)) return Result.fail(invalidConfig(`gateway: ${r.failure.message}`))
-    gateway = r.success
-  } else {
-    gateway = config.gateway
-  }
-  const route = makeRoute(cidr.address, cidr.prefixLength, gateway)
+/** The {@link Route} of a decoded {@link Ipv4Config}, or "InvalidConfig" (unusable address, gateway off the subnet). */
+export const routeFromConfig = (config: Pick<Ipv4Config, "cidr" | "gateway">): Result.Result<Route, Ipv4Error> => {
+  const route = makeRoute(config.cidr.address, config.cidr.prefixLength, config.gateway)
   const problem = validateRoute(route)
   return problem === undefined ? Result.succeed(route) : Result.fail(invalidConfig(problem))
 }
 
 const fromEthernetError = (e: EthernetError): Ipv4Error => new Ipv4Error({ reason: "Device", message: e.message })
 
-const make = (config: Ipv4Config): Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet | Arp | Scope.Scope> =>
+const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet | Arp | Scope.Scope> =>
   Effect.gen(function* () {
+    const decoded = decodeConfig(Ipv4Config, input)
+    if (Result.isFailure(decoded)) return yield* invalidConfig(`invalid IPv4 configuration: ${decoded.failure}`)
+    const config: Ipv4Config = decoded.success
     const route = yield* Effect.fromResult(routeFromConfig(config))
-    const defaultTtl = config.defaultTtl ?? IPV4_DEFAULT_TTL
-    if (!Number.isInteger(defaultTtl) || defaultTtl < 1 || defaultTtl > 255) {
-      return yield* invalidConfig(`defaultTtl must be an integer in 1..255, got ${defaultTtl}`)
-    }
+    const defaultTtl = config.defaultTtl
     const eth = yield* Ethernet
     const arp = yield* Arp
     const clock = yield* Clock.Clock
     const caps = eth.checksum
     const mtu = eth.mtu
     const address = route.address
-    const reassembler = new Reassembler(config.reassembly)
+    const reassembler = new Reassembler({
+      timeout: config.reassemblyTimeout,
+      maxBytes: config.reassemblyMaxBytes,
+      maxDatagrams: config.reassemblyMaxDatagrams,
+    })
     const wake = yield* Queue.sliding<void>(1)
     const handlers = new Map<number, Ipv4Handler>()
     let fallback: Ipv4Handler | undefined = undefined
@@ -610,4 +591,5 @@ const make = (config: Ipv4Config): Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet 
     }
   })
 
-const layer = (config: Ipv4Config): Layer.Layer<Ipv4, Ipv4Error, Ethernet | Arp> => Layer.effect(Ipv4, make(config))
+const layer = (config: Ipv4ConfigInput): Layer.Layer<Ipv4, Ipv4Error, Ethernet | Arp> =>
+  Layer.effect(Ipv4, make(config))

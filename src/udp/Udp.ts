@@ -38,13 +38,11 @@ import { Icmpv4DstUnreachableCode } from "../wire/Icmpv4.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { IpProtocol } from "../wire/Ipv4.ts"
 import { UDP_HEADER_LEN, UdpPacket, UdpRepr } from "../wire/Udp.ts"
+import { decodeConfig } from "../util/Config.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
+import { UdpConfig, type UdpConfigInput } from "./UdpConfig.ts"
 
-/** Configuration of the UDP layer. */
-export interface UdpConfig {
-  /** Capacity of each socket's receive queue, in datagrams (default 1024). */
-  readonly queueSize?: number
-}
+export { UdpConfig, type UdpConfigFields, type UdpConfigInput } from "./UdpConfig.ts"
 
 /** A received datagram. `data` is a copy the receiver owns. */
 export interface UdpDatagram {
@@ -125,16 +123,24 @@ export const UdpBase: Context.ServiceClass<Udp, "vnetif/Udp", UdpShape> = Contex
 
 /** The UDP layer of one stack. */
 export class Udp extends UdpBase {
-  /** Builds the service on the current {@link Ipv4} and {@link Icmp}. */
-  static readonly make: (config?: UdpConfig) => Effect.Effect<UdpShape, never, Ipv4 | Icmp | Scope.Scope> = (
+  /** Builds the service on the current {@link Ipv4} and {@link Icmp}; a bad `config` fails with "InvalidConfig". */
+  static readonly make: (config?: UdpConfigInput) => Effect.Effect<UdpShape, UdpError, Ipv4 | Icmp | Scope.Scope> = (
     config,
   ) => make(config ?? {})
   /** A Layer providing {@link Udp}; needs {@link Ipv4} and {@link Icmp}. */
-  static readonly layer: (config?: UdpConfig) => Layer.Layer<Udp, never, Ipv4 | Icmp> = (config) => layer(config ?? {})
+  static readonly layer: (config?: UdpConfigInput) => Layer.Layer<Udp, UdpError, Ipv4 | Icmp> = (config) =>
+    layer(config ?? {})
 }
 
 /** Why a UDP operation failed. */
-export type UdpErrorReason = "AddressInUse" | "InvalidPort" | "MessageTooLong" | "NoRoute" | "Closed" | "SendFailed"
+export type UdpErrorReason =
+  | "AddressInUse"
+  | "InvalidPort"
+  | "MessageTooLong"
+  | "NoRoute"
+  | "Closed"
+  | "SendFailed"
+  | "InvalidConfig"
 
 /** The fields of {@link UdpError}. */
 export interface UdpErrorFields {
@@ -156,8 +162,6 @@ export const EPHEMERAL_PORT_MIN = 49152
 export const EPHEMERAL_PORT_MAX = 65535
 /** Largest UDP data: 65535 − 20 (IPv4 header) − 8 (UDP header). */
 export const UDP_MAX_DATA = 65535 - 20 - UDP_HEADER_LEN
-/** Default capacity of a socket's receive queue. */
-export const UDP_DEFAULT_QUEUE_SIZE = 1024
 
 interface Binding {
   readonly queue: Queue.Queue<UdpDatagram, Cause.Done>
@@ -172,13 +176,18 @@ const fromIpv4Error = (e: Ipv4Error): UdpError =>
     message: e.message,
   })
 
-const make = (config: UdpConfig): Effect.Effect<UdpShape, never, Ipv4 | Icmp | Scope.Scope> =>
+const make = (input: UdpConfigInput): Effect.Effect<UdpShape, UdpError, Ipv4 | Icmp | Scope.Scope> =>
   Effect.gen(function* () {
+    const decoded = decodeConfig(UdpConfig, input)
+    if (Result.isFailure(decoded)) {
+      return yield* new UdpError({ reason: "InvalidConfig", message: `invalid UDP configuration: ${decoded.failure}` })
+    }
+    const config: UdpConfig = decoded.success
     const ipv4 = yield* Ipv4
     const icmp = yield* Icmp
     const caps = ipv4.checksum
     const address = ipv4.address
-    const queueSize = Math.max(1, Math.floor(config.queueSize ?? UDP_DEFAULT_QUEUE_SIZE))
+    const queueSize = config.queueSize
     const bindings = new Map<number, Binding>()
     const c = {
       rxDatagrams: 0,
@@ -352,7 +361,7 @@ const make = (config: UdpConfig): Effect.Effect<UdpShape, never, Ipv4 | Icmp | S
     }
   })
 
-const layer = (config: UdpConfig): Layer.Layer<Udp, never, Ipv4 | Icmp> => Layer.effect(Udp, make(config))
+const layer = (config: UdpConfigInput): Layer.Layer<Udp, UdpError, Ipv4 | Icmp> => Layer.effect(Udp, make(config))
 
 /** Formats `addr:port` for messages and logs. */
 export const formatEndpoint = (addr: Ipv4Address, port: number): string => `${Ipv4Address.format(addr)}:${port}`

@@ -14,7 +14,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import { TestClock } from "effect/testing"
-import { Arp, type ArpConfig, ArpError } from "../../src/arp/Arp.ts"
+import { Arp, type ArpConfigInput, ArpError } from "../../src/arp/Arp.ts"
 import { Ethernet } from "../../src/ethernet/Ethernet.ts"
 import { Vnetif } from "../../src/link/Vnetif.ts"
 import { Stack } from "../../src/Stack.ts"
@@ -41,7 +41,7 @@ const PEER = ip("10.0.0.7")
 const NOBODY = ip("10.0.0.9")
 
 /** Vnetif + Ethernet + Arp on the switch in context. */
-const arpOnSwitch = (config: Partial<ArpConfig> = {}) =>
+const arpOnSwitch = (config: Omit<ArpConfigInput, "address"> = {}) =>
   Effect.gen(function* () {
     const device = yield* Effect.orDie(Vnetif.make())
     const eth = yield* Effect.provideService(Ethernet.make, Vnetif, device)

@@ -14,7 +14,7 @@ import * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
 import { Icmp } from "../../src/icmp/Icmp.ts"
 import { Ipv4 } from "../../src/ipv4/Ipv4.ts"
-import { Stack, StackError } from "../../src/Stack.ts"
+import { Stack, type StackConfigInput, StackError } from "../../src/Stack.ts"
 import { Udp } from "../../src/udp/Udp.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"
 import { IpProtocol } from "../../src/wire/Ipv4.ts"
@@ -49,7 +49,7 @@ describe("Stack: configuration", () => {
     it(`rejects ${JSON.stringify(config)} with StackError InvalidConfig before registering any port`, () =>
       run(withSwitch((sw) =>
         Effect.gen(function* () {
-          const e = yield* Effect.flip(Stack.make(config))
+          const e = yield* Effect.flip(Stack.make(config as StackConfigInput)) // as from JSON: checked at run time
           assert.ok(e instanceof StackError)
           assert.equal(e.reason, "InvalidConfig")
           assert.match(e.message, message)
