@@ -107,7 +107,7 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import { dropCountersOf, type LinkDropSource, mergeDropCounters } from "./Metrics.ts"
-import { NetifError, type NetworkDeviceShape, Vnetif } from "./Vnetif.ts"
+import { NetifError, type NetworkDeviceShape, Vnetif } from "../Vnetif.ts"
 import {
   Backend,
   BackendError,
@@ -119,7 +119,7 @@ import {
   type PortInfo,
   type PortStats,
   type RegisterOptions,
-} from "./Backend.ts"
+} from "../Backend.ts"
 
 /** Uniform loss: each frame is dropped with `probability` (0..1). */
 export interface LossSpec {

@@ -39,7 +39,7 @@ import type * as Scope from "effect/Scope"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
-import { MacAddress } from "../wire/MacAddress.ts"
+import { MacAddress } from "../../wire/MacAddress.ts"
 import {
   Backend,
   BackendError,
@@ -48,8 +48,8 @@ import {
   type PortInfo,
   type PortStats,
   type RegisterOptions,
-} from "./Backend.ts"
-import { fold, sum } from "../wire/Checksum.ts"
+} from "../Backend.ts"
+import { fold, sum } from "../../wire/Checksum.ts"
 
 /** A source and sink of Ethernet frames outside the process: what an uplink bridges a backend port to. */
 export interface FrameWire {
