@@ -15,11 +15,11 @@
  * fragment, another protocol or a frame that does not parse is shown as such, never an error.
  *
  * Sources, as for `Capture`: `Trace.layer(options)` / `Trace.wrap(backend)` is a Backend middleware that traces
- * every frame the backend below accepts from a write (the whole switch, or `options.ports`), and `Trace.device(dev)`
+ * every frame the backend below accepts from a transmit (the whole switch, or `options.ports`), and `Trace.device(dev)`
  * traces one device's frames in and out through its monitor (which it takes over until the Scope closes). Each log
  * entry is annotated with `port` (and `direction` for a device).
  *
- * Cost: formatting is plain TypeScript on the writer's stack, then the line is queued (`Queue.offerUnsafe`) and a
+ * Cost: formatting is plain TypeScript on the sender's stack, then the line is queued (`Queue.offerUnsafe`) and a
  * fiber logs the lines in batches: no Effect step per frame on the hot path. At most `maxBufferedLines` lines wait
  * (default 10 000); beyond that lines are dropped and counted. The level is checked once when the trace is built,
  * against the building fiber's `References.MinimumLogLevel` (the logging fiber inherits it): when the level is not
@@ -46,7 +46,7 @@ import { TcpPacket } from "../../wire/Tcp.ts"
 import { UdpPacket } from "../../wire/Udp.ts"
 import { Backend, type BackendError, type BackendShape, forwardBackend, type PortId } from "../Backend.ts"
 import { dropCountersOf, type LinkDropSource } from "./Metrics.ts"
-import type { FrameDirection, NetworkDeviceShape } from "../Vnetif.ts"
+import type { FrameDirection, VnetifShape } from "../Vnetif.ts"
 
 /** Options of a trace. */
 export interface TraceOptions {
@@ -337,7 +337,7 @@ const make = (options?: TraceOptions): Effect.Effect<TraceHandle, never, Scope.S
     return { record, stats }
   })
 
-const device = (dev: NetworkDeviceShape, options?: TraceOptions): Effect.Effect<TraceHandle, never, Scope.Scope> =>
+const device = (dev: VnetifShape, options?: TraceOptions): Effect.Effect<TraceHandle, never, Scope.Scope> =>
   Effect.gen(function* () {
     const handle = yield* make(options)
     if (!(yield* handle.stats).enabled) return handle
@@ -351,14 +351,15 @@ const wrap = (inner: BackendShape, options?: TraceOptions): Effect.Effect<TraceB
     const trace = yield* make(options)
     const enabled = (yield* trace.stats).enabled
     const filter = options?.ports === undefined ? undefined : new Set(options.ports)
-    const write = (id: PortId, frame: Uint8Array): Effect.Effect<void, BackendError> => {
-      if (!enabled || (filter !== undefined && !filter.has(id))) return inner.write(id, frame)
-      return Effect.map(inner.write(id, frame), () => {
-        if (frame.length >= 14) trace.record(frame, id)
-      })
+    const innerTransmit = inner.transmit
+    const record = trace.record
+    const transmit = !enabled ? innerTransmit : (id: PortId, frame: Uint8Array): BackendError | undefined => {
+      const e = innerTransmit(id, frame)
+      if (e === undefined && frame.length >= 14 && (filter === undefined || filter.has(id))) record(frame, id)
+      return e
     }
     return forwardBackend(inner, {
-      write,
+      transmit,
       dropCounters: dropCountersOf(inner),
       trace,
     })
@@ -374,13 +375,13 @@ const layer = (options?: TraceOptions): Layer.Layer<Backend, never, Backend> =>
 
 /** tcpdump-like tracing through the Logger: of a backend (the whole switch) or of one device. */
 export const Trace: {
-  /** A Layer tracing every frame the Backend below accepts from a write. */
+  /** A Layer tracing every frame the Backend below accepts from a transmit. */
   readonly layer: (options?: TraceOptions) => Layer.Layer<Backend, never, Backend>
   /** Wraps a Backend value; the trace lives as long as the Scope. */
   readonly wrap: (backend: BackendShape, options?: TraceOptions) => Effect.Effect<TraceBackend, never, Scope.Scope>
   /** Traces one device's frames in and out (through its monitor) until the Scope closes. */
   readonly device: (
-    device: NetworkDeviceShape,
+    device: VnetifShape,
     options?: TraceOptions,
   ) => Effect.Effect<TraceHandle, never, Scope.Scope>
   /** A trace fed by hand through `record`. */
