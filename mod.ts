@@ -20,6 +20,7 @@ export * from "./src/wire/Icmpv4.ts"
 export * from "./src/wire/Udp.ts"
 export * from "./src/wire/Tcp.ts"
 export * from "./src/wire/Pcap.ts"
+export * from "./src/wire/Format.ts"
 
 // link: backend contract, in-process switch, network device
 export * from "./src/link/Backend.ts"
