@@ -33,19 +33,19 @@ import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import { TestClock } from "effect/testing"
-import { Backend } from "../../src/link/Backend.ts"
-import { Capture, type CaptureOptions, PacketCapture } from "../../src/link/middleware/Capture.ts"
-import { Impairment, type ImpairmentSpec } from "../../src/link/middleware/Impairment.ts"
-import { LinkMetricKeys, LinkMetrics, LinkMetricsService } from "../../src/link/middleware/Metrics.ts"
-import { Switch } from "../../src/link/Switch.ts"
-import { Trace } from "../../src/link/middleware/Trace.ts"
-import { Stack, type StackHandle } from "../../src/Stack.ts"
-import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
-import { EtherType } from "../../src/wire/Ethernet.ts"
-import { IpProtocol } from "../../src/wire/Ipv4.ts"
-import type { MacAddress } from "../../src/wire/MacAddress.ts"
-import { parseCapture, type PcapngFile, type PcapPacket } from "../../src/wire/Pcap.ts"
-import { TcpRepr } from "../../src/wire/Tcp.ts"
+import { Backend } from "../../../src/link/Backend.ts"
+import { Capture, type CaptureOptions, PacketCapture } from "../../../src/link/middleware/Capture.ts"
+import { Impairment, type ImpairmentSpec } from "../../../src/link/middleware/Impairment.ts"
+import { LinkMetricKeys, LinkMetrics, LinkMetricsService } from "../../../src/link/middleware/Metrics.ts"
+import { Switch } from "../../../src/link/Switch.ts"
+import { Trace } from "../../../src/link/middleware/Trace.ts"
+import { Stack, type StackHandle } from "../../../src/Stack.ts"
+import { ChecksumCapabilities } from "../../../src/wire/Checksum.ts"
+import { EtherType } from "../../../src/wire/Ethernet.ts"
+import { IpProtocol } from "../../../src/wire/Ipv4.ts"
+import type { MacAddress } from "../../../src/wire/MacAddress.ts"
+import { parseCapture, type PcapngFile, type PcapPacket } from "../../../src/wire/Pcap.ts"
+import { TcpRepr } from "../../../src/wire/Tcp.ts"
 import {
   echoRequest,
   ethFrame,
@@ -56,8 +56,8 @@ import {
   run,
   runTest,
   udpDatagram,
-} from "../support/TestDevice.ts"
-import { toEffect } from "../../src/util/Transmit.ts"
+} from "../../support/TestDevice.ts"
+import { toEffect } from "../../../src/util/Transmit.ts"
 
 // ---- helpers -------------------------------------------------------------------------------------------------------
 
