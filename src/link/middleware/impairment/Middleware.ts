@@ -65,9 +65,18 @@ export const wrap = (
     const portFilter = spec.ports === undefined ? undefined : new Set(spec.ports)
     const maxFrameSize = spec.maxFrameSize ?? Number.POSITIVE_INFINITY
 
-    /** State of a port registered on the backend below directly (not through us): looked up once. */
+    /**
+     * State of a port registered on the backend below directly (not through us): looked up once. `ports` is a
+     * synchronous Effect for every backend here; one that is not leaves the port unimpaired.
+     */
     const discover = (id: PortId): ShapedPort | undefined => {
-      const info = Effect.runSync(inner.ports).find((p) => p.id === id)
+      let infos: ReadonlyArray<PortInfo>
+      try {
+        infos = Effect.runSync(inner.ports)
+      } catch {
+        return undefined
+      }
+      const info = infos.find((p) => p.id === id)
       return info === undefined ? undefined : shaper.addPort(info)
     }
 
