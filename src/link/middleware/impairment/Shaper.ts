@@ -16,6 +16,11 @@
  * run by the sending fiber would start it — on a task of the sending fiber's dispatcher, with its context — and is
  * attached to the shaper's Scope. So the order in which timers register their sleeps, and therefore the order of
  * events under `TestClock` (which the `Simulation` tests pin frame by frame), is the one of a forked fiber.
+ * Why not one fiber for all ports: `TestClock` wakes one sleeper at a time and lets everything it started settle
+ * before the next, so per-port timers deliver one port's due frames (and let the receivers react) before another
+ * port's due at the same instant. A single fiber delivering all ports' due frames in one step was tried: equally
+ * correct, but it changes the interleaving at equal virtual times, so `tests/sim/grid.expected.md` (pcap hashes, and
+ * retransmit counts under loss and delay) would change. Keeping the timers per port keeps behaviour identical.
  *
  * Time: due times are computed from the rate and the delays, not measured, so the average rate is exact even with the
  * live `Clock`, whose timers have the granularity of the platform's `setTimeout` (about 1 ms: frames due within the
