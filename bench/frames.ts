@@ -56,10 +56,11 @@ const oneRun: Effect.Effect<RunResult, unknown> = Effect.scoped(
       f[14] = i & 0xff
       pool.push(f)
     }
-    const writeA = raw ? (f: Uint8Array) => backendValue.write(a.id, f) : a.write
+    const transmitA = raw ? (f: Uint8Array) => backendValue.transmit(a.id, f) : a.transmit
     // warm-up
     for (let i = 0; i < 20_000; i++) {
-      yield* writeA(pool[i & 1023])
+      const e = transmitA(pool[i & 1023])
+      if (e !== undefined) return yield* Effect.fail(e)
       if ((i & (burst - 1)) === 0) yield* Effect.yieldNow
     }
     yield* Effect.yieldNow
@@ -70,7 +71,10 @@ const oneRun: Effect.Effect<RunResult, unknown> = Effect.scoped(
     const end = start + seconds * 1000
     let n = 0
     while (performance.now() < end) {
-      for (let i = 0; i < burst; i++) yield* writeA(pool[n++ & 1023])
+      for (let i = 0; i < burst; i++) {
+        const e = transmitA(pool[n++ & 1023])
+        if (e !== undefined) return yield* Effect.fail(e)
+      }
       yield* Effect.yieldNow
     }
     yield* Effect.sleep("10 millis")

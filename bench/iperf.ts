@@ -5,6 +5,10 @@
  * - `vnetif mtu1500`: two vnetif stacks on one Switch, 1 GiB one way in 64 KiB writes, every checksum computed and
  *   verified;
  * - `vnetif mtu65535`: the same at MTU 65535 with checksum offload (the switch cannot corrupt a frame);
+ * - `vnetif MTU 1500 with Capture to a discarding sink` (`capture`): the `mtu1500` run with a pcap `Capture` over
+ *   the Switch whose sink discards the bytes (`Sink.drain`): every frame is copied into a pcap record and handed to
+ *   the capture's writer fiber, so the difference to `mtu1500` is the cost of observing a link (the run prints how
+ *   many frames were recorded, and how many were not because the capture's buffer was full);
  * - `vnetif 1000 flows`: 1000 concurrent connections between the two stacks (MTU 1500, checksums on), 1 GiB in all,
  *   aggregate throughput;
  * - `vnetif idle`: 10 000 idle established connections between the two stacks: the RSS they add (MiB), for both
@@ -19,7 +23,7 @@
  *
  * Options: `--runs N` (default 3), `--bytes N` (default 1G; K/M/G suffixes), `--flows N` (default 1000), `--quick`
  * (CI smoke run: 32 MiB, 1 run, 100 flows, 1000 idle connections; asserts nothing about speed), `--idle N`, `--json` (one JSON document), `--only a,b`
- * (a subset of the case ids: `mtu1500`, `mtu65535`, `flows`, `idle`, `nodenet`, `native`).
+ * (a subset of the case ids: `mtu1500`, `capture`, `mtu65535`, `flows`, `idle`, `nodenet`, `native`).
  *
  * The vnetif children check that the receiver got exactly the bytes sent (length and a hash); a failed child fails
  * the command. Traffic of the kernel cases goes to 127.0.0.1 only.
@@ -34,6 +38,9 @@ import { fileURLToPath } from "node:url"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Sink from "effect/Sink"
+import { Backend, type BackendShape } from "../src/link/Backend.ts"
+import { Capture } from "../src/link/middleware/Capture.ts"
 import { Switch } from "../src/link/Switch.ts"
 import { Stack } from "../src/Stack.ts"
 import type { TcpConnection } from "../src/tcp/Tcp.ts"
@@ -167,12 +174,25 @@ const maxRss = (): number => {
 
 const link = Switch.layer()
 
-/** One vnetif transfer: `nflows` connections share `bytes`. */
-const vnetif = (mtu: number, checksum: "all" | "offload", nflows: number, bytes: number): Promise<ChildResult> => {
+/** One vnetif transfer: `nflows` connections share `bytes`; `captured`: through a pcap capture to a discarding sink. */
+const vnetif = (
+  mtu: number,
+  checksum: "all" | "offload",
+  nflows: number,
+  bytes: number,
+  captured: boolean = false,
+): Promise<ChildResult> => {
   const program = Effect.scoped(Effect.gen(function* () {
+    const sw = yield* Switch.make()
+    const capture = captured ? yield* Capture.wrap(sw, Sink.drain) : undefined
+    const backend: BackendShape = capture ?? sw
     const tcp = { backlog: Math.max(128, nflows + 16) }
-    const client = yield* Stack.make({ cidr: "10.0.0.1/24", mtu, checksum, tcp })
-    const server = yield* Stack.make({ cidr: "10.0.0.2/24", mtu, checksum, tcp })
+    const client = yield* Stack.make({ cidr: "10.0.0.1/24", mtu, checksum, tcp }).pipe(
+      Effect.provideService(Backend, backend),
+    )
+    const server = yield* Stack.make({ cidr: "10.0.0.2/24", mtu, checksum, tcp }).pipe(
+      Effect.provideService(Backend, backend),
+    )
     const listener = yield* server.tcp.listen(5201)
     const perFlow = Math.floor(bytes / nflows)
     let received = 0
@@ -227,8 +247,20 @@ const vnetif = (mtu: number, checksum: "all" | "offload", nflows: number, bytes:
     const sortNum = (a: number, b: number) => a - b
     const ok = received === perFlow * nflows &&
       JSON.stringify(sendHashes.sort(sortNum)) === JSON.stringify(recvHashes.sort(sortNum))
-    return { bytes: received, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssBytes: 0, ok }
-  })).pipe(Effect.provide(Layer.fresh(link)))
+    let note: string | undefined
+    if (capture !== undefined) {
+      const c = yield* capture.capture.stats
+      note = `captured ${c.frames} frames (${(c.bytes / 1024 ** 2).toFixed(0)} MiB), ${c.dropped} not recorded`
+    }
+    return {
+      bytes: received,
+      seconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      peakRssBytes: 0,
+      ok,
+      ...(note === undefined ? {} : { note }),
+    }
+  }))
   return Effect.runPromise(program)
 }
 
@@ -443,6 +475,9 @@ const runChild = async (id: string): Promise<void> => {
     case "mtu1500":
       r = await vnetif(1500, "all", 1, totalBytes)
       break
+    case "capture":
+      r = await vnetif(1500, "all", 1, totalBytes, true)
+      break
     case "mtu65535":
       r = await vnetif(65535, "offload", 1, totalBytes)
       break
@@ -477,6 +512,7 @@ interface Case {
 }
 const cases: ReadonlyArray<Case> = [
   { id: "mtu1500", label: "vnetif MTU 1500, checksums" },
+  { id: "capture", label: "vnetif MTU 1500 with Capture to a discarding sink" },
   { id: "mtu65535", label: "vnetif MTU 65535, offload" },
   { id: "flows", label: `vnetif ${flows} flows, MTU 1500` },
   { id: "idle", label: `vnetif ${idleConnections} idle connections, both ends` },
@@ -529,7 +565,7 @@ const runParent = (): void => {
         console.error(
           c.id === "idle"
             ? `  ${c.id} run ${i + 1}/${runs}: +${(r.bytes / 1024 ** 2).toFixed(1)} MiB RSS`
-            : `  ${c.id} run ${i + 1}/${runs}: ${g.toFixed(2)} Gbit/s`,
+            : `  ${c.id} run ${i + 1}/${runs}: ${g.toFixed(2)} Gbit/s${r.note === undefined ? "" : ` (${r.note})`}`,
         )
       }
     }

@@ -185,7 +185,8 @@ const switchHop = (n: number): Effect.Effect<number, unknown> =>
     }
     const t0 = performance.now()
     for (let i = 0; i < n; i++) {
-      yield* a.write(pool[i & 1023])
+      const e = a.transmit(pool[i & 1023])
+      if (e !== undefined) return yield* Effect.fail(e)
       if ((i & 255) === 255) yield* Effect.yieldNow
     }
     while (received < n) yield* Effect.yieldNow

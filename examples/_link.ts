@@ -8,9 +8,9 @@
  */
 import * as Layer from "effect/Layer"
 import type { Backend } from "../src/link/Backend.ts"
-import { Capture, type CaptureError, type PacketCapture } from "../src/link/Capture.ts"
+import { Capture, type CaptureError, type PacketCapture } from "../src/link/middleware/Capture.ts"
 import type { BackendError } from "../src/link/Backend.ts"
-import { Impairment, type ImpairmentSpec } from "../src/link/Impairment.ts"
+import { Impairment, type ImpairmentSpec } from "../src/link/middleware/Impairment.ts"
 import { Switch } from "../src/link/Switch.ts"
 
 /** What the link flags asked for (absent or 0: off). */

@@ -67,7 +67,10 @@ const blast: Effect.Effect<void, unknown, Backend | Scope.Scope> = Effect.gen(fu
   const send = Effect.gen(function* () {
     let n = 0
     while (!stop) {
-      for (let i = 0; i < burst; i++) yield* sender.write(pool[n++ & 1023])
+      for (let i = 0; i < burst; i++) {
+        const e = sender.transmit(pool[n++ & 1023])
+        if (e !== undefined) return yield* Effect.fail(e)
+      }
       yield* Effect.yieldNow
     }
   })

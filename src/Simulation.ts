@@ -57,8 +57,13 @@ import * as Scheduler from "effect/Scheduler"
 import * as Sink from "effect/Sink"
 import { TestClock } from "effect/testing"
 import { Backend, type BackendShape, type PortInfo, type PortStats } from "./link/Backend.ts"
-import { Capture, type CaptureFormat } from "./link/Capture.ts"
-import { Impairment, type ImpairmentHandle, type ImpairmentSpec, type ImpairmentStats } from "./link/Impairment.ts"
+import { Capture, type CaptureFormat } from "./link/middleware/Capture.ts"
+import {
+  Impairment,
+  type ImpairmentHandle,
+  type ImpairmentSpec,
+  type ImpairmentStats,
+} from "./link/middleware/Impairment.ts"
 import { Switch, type SwitchShape } from "./link/Switch.ts"
 import { Stack, type StackConfigInput, type StackHandle, type StackOverrides } from "./Stack.ts"
 import type { Ipv4Stats } from "./ipv4/Ipv4.ts"

@@ -184,7 +184,7 @@ export class StackError extends StackErrorBase {}
 
 const TAG_TO_REASON: Record<string, StackErrorReason> = {
   BackendError: "Link",
-  NetifError: "Link",
+  VnetifError: "Link",
   EthernetError: "Ethernet",
   ArpError: "Arp",
   Ipv4Error: "Ipv4",

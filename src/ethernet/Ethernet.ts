@@ -30,7 +30,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
-import { type NetifError, Vnetif } from "../link/Vnetif.ts"
+import { Vnetif, type VnetifError } from "../link/Vnetif.ts"
 import type { ChecksumCapabilities } from "../wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetFrame, EthernetRepr } from "../wire/Ethernet.ts"
 import { MacAddress } from "../wire/MacAddress.ts"
@@ -130,7 +130,7 @@ export const EthernetErrorBase: TaggedErrorClass<"EthernetError", EthernetErrorF
 /** The Ethernet layer's error. */
 export class EthernetError extends EthernetErrorBase {}
 
-const fromNetifError = (e: NetifError): EthernetError =>
+const fromVnetifError = (e: VnetifError): EthernetError =>
   new EthernetError({
     reason: e.reason === "Disconnected" ? "Disconnected" : e.reason === "FrameTooLarge" ? "FrameTooLarge" : "Device",
     message: e.message,
@@ -216,24 +216,20 @@ const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.g
   }
 
   // One handler for every frame (`Effect.mapError` with an inline function would allocate closures per frame).
-  const onSendError = (cause: Cause.Cause<NetifError>): Effect.Effect<never, EthernetError> => {
+  const onSendError = (cause: Cause.Cause<VnetifError>): Effect.Effect<never, EthernetError> => {
     if (Cause.hasFails(cause)) {
       c.txFrames--
       c.txErrors++
     }
-    return Effect.failCause(Cause.map(cause, fromNetifError))
+    return Effect.failCause(Cause.map(cause, fromVnetifError))
   }
 
-  const deviceWriteUnsafe = device.writeUnsafe
+  const deviceTransmit = device.transmit
 
-  /**
-   * Hands `frame` to the device now when it can write synchronously (`undefined`: sent); otherwise, or to report a
-   * failure, returns the Effect that finishes the job.
-   */
+  /** Hands `frame` to the device now, synchronously (`undefined`: sent); a failure comes back as an Effect. */
   const sendUnsafe = (frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined => {
     c.txFrames++
-    if (deviceWriteUnsafe === undefined) return Effect.catchCause(device.write(frame), onSendError)
-    const e = deviceWriteUnsafe(frame)
+    const e = deviceTransmit(frame)
     return e === undefined ? undefined : Effect.catchCause(Effect.fail(e), onSendError)
   }
 

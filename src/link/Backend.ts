@@ -7,18 +7,26 @@
  * `02:50:` followed by the 32-bit id big-endian (port 0 is 02:50:00:00:00:00, port 258 is 02:50:00:00:01:02), so
  * there is no 254-port limit.
  *
- * Ownership contract (zero copy): a frame passed to `write` belongs to the backend from then on; the writer must not
- * change it again (re-sending the same unchanged bytes is fine). Every receiver gets the very same bytes and treats
- * them as read-only; a receiver that keeps data beyond its listener call, or wants to change it, copies first.
+ * Transmit contract (smoltcp's `Device::transmit`, gVisor's `LinkWriter.WritePackets`): `transmit(port, frame)` is
+ * the ONE send member. It is synchronous plain TypeScript and returns a {@link BackendError}, or `undefined` once
+ * the frame is accepted — forwarded, queued, or dropped and counted. There is no Effect form and no second
+ * (optional, faster) member that a wrapper could forget: middleware implements `transmit` like every other member
+ * (see {@link forwardBackend}), and a backend that needs asynchrony owns a queue and a fiber behind `transmit` (the
+ * Switch's per-port queues, the impairment shaper). Effect callers derive the Effect form with
+ * `toEffect(backend.transmit(id, frame))` (`src/util/Transmit.ts`).
  *
- * Frame sizes: `write` rejects a frame longer than `mtu + 14` bytes of the *writing* port with a typed
+ * Ownership contract (zero copy): a frame passed to `transmit` belongs to the backend from then on; the sender must
+ * not change it again (re-sending the same unchanged bytes is fine). Every receiver gets the very same bytes and
+ * treats them as read-only; a receiver that keeps data beyond its listener call, or wants to change it, copies first.
+ *
+ * Frame sizes: `transmit` refuses a frame longer than `mtu + 14` bytes of the *sending* port with a typed
  * `FrameTooLarge` error (mirage clamped silently) and counts a `txErrors`. A frame shorter than the 14-byte Ethernet
- * header is a runt: it is dropped and counted in `txErrors`, and `write` succeeds (a NIC discards it the same way).
- * A frame longer than `mtu + 14` of a *receiving* port is dropped at that port and counted in its `rxDrops`, as a
- * real NIC with a smaller MTU would do.
+ * header is a runt: it is dropped and counted in `txErrors`, and `transmit` returns `undefined` (a NIC discards it
+ * the same way). A frame longer than `mtu + 14` of a *receiving* port is dropped at that port and counted in its
+ * `rxDrops`, as a real NIC with a smaller MTU would do.
  *
  * Delivery: inbound frames are queued per port (bounded) and handed to the port's listener one at a time, in order,
- * on a fiber owned by the backend — never on the writer's stack. A frame for a port whose queue is full, or that has
+ * on a fiber owned by the backend — never on the sender's stack. A frame for a port whose queue is full, or that has
  * no listener, is dropped and counted in `rxDrops` (mirage drops frames for ports without a listener too).
  *
  * @module
@@ -52,9 +60,9 @@ export interface PortStats {
   readonly rxBytes: number
   /** Frames handed to the listener. */
   readonly rxPackets: number
-  /** Bytes of the frames accepted by `write`. */
+  /** Bytes of the frames accepted by `transmit`. */
   readonly txBytes: number
-  /** Frames accepted by `write`. */
+  /** Frames accepted by `transmit`. */
   readonly txPackets: number
   /** Inbound frames dropped: queue full, no listener, or larger than this port's `mtu + 14`. */
   readonly rxDrops: number
@@ -117,15 +125,11 @@ export interface BackendShape {
   readonly unregisterAndFlush: (id: PortId, timeout?: Duration.Input) => Effect.Effect<PortStats, BackendError>
   /** The MAC address of a port (also of an unregistered one: it is a function of the id). */
   readonly mac: (id: PortId) => Effect.Effect<MacAddress, BackendError>
-  /** Sends a frame from a port. The frame is owned by the backend from now on (see the module docs). */
-  readonly write: (id: PortId, frame: Uint8Array) => Effect.Effect<void, BackendError>
   /**
-   * Optional synchronous form of {@link write} for the per-frame hot path: does now exactly what running
-   * `write(id, frame)` would do and returns the error instead of failing (`undefined`: written). A backend that
-   * cannot write synchronously leaves it out; middleware that replaces `write` must replace or drop it
-   * ({@link forwardBackend} drops it), or frames would bypass the middleware.
+   * Sends a frame from a port, synchronously: the error, or `undefined` once the frame is accepted (forwarded,
+   * queued, or dropped and counted). The frame is owned by the backend from now on (see the module docs).
    */
-  readonly writeUnsafe?: ((id: PortId, frame: Uint8Array) => BackendError | undefined) | undefined
+  readonly transmit: (id: PortId, frame: Uint8Array) => BackendError | undefined
   /** Installs (or with `undefined` removes) the port's listener; later frames go to the new one. */
   readonly setListener: (id: PortId, listener: FrameListener | undefined) => Effect.Effect<void, BackendError>
   /** A snapshot of the port's counters. */
@@ -169,7 +173,8 @@ export const emptyPortStats: PortStats = {
 
 /**
  * `inner`'s operations with `overrides` in place of some of them: the base of Backend middleware (Impairment,
- * Capture, Trace, LinkMetrics), which replace what they change and forward the rest unchanged.
+ * Capture, Trace, LinkMetrics), which replace what they change and forward the rest unchanged — `transmit` included,
+ * like every other member (there is no second send member that could bypass a middleware).
  */
 export const forwardBackend = <O extends object>(
   inner: BackendShape,
@@ -179,10 +184,7 @@ export const forwardBackend = <O extends object>(
   unregister: inner.unregister,
   unregisterAndFlush: inner.unregisterAndFlush,
   mac: inner.mac,
-  write: inner.write,
-  // the synchronous write goes through only when `write` itself does: a middleware that sees every frame in
-  // `write` must not be bypassed
-  writeUnsafe: "write" in overrides ? undefined : inner.writeUnsafe,
+  transmit: inner.transmit,
   setListener: inner.setListener,
   portStats: inner.portStats,
   resetPortStats: inner.resetPortStats,

@@ -2,9 +2,9 @@
  * The in-process software Ethernet switch: the {@link Backend} implementation of mirage-vnetif's `Basic_backend`,
  * with MAC learning, bounded per-port queues and one reader fiber per port.
  *
- * Forwarding (decided on the writer's fiber, in plain TypeScript, without suspending):
+ * Forwarding (decided by `transmit` on the sender's stack, in plain TypeScript, without suspending):
  * - `"hub"` floods every frame to every other port (mirage semantics).
- * - `"learning"` (default) learns `source MAC → port` on write (not for group addresses, not for a MAC that is some
+ * - `"learning"` (default) learns `source MAC → port` on transmit (not for group addresses, not for a MAC that is some
  *   port's own). A unicast frame goes only to the port whose own MAC it is (`02:50:` + id, known at register) or that
  *   the MAC was learned on; broadcast, multicast and unknown unicast are flooded to every other port. A frame whose
  *   destination lives on the sending port is filtered (never sent back out of its ingress port). The learned table
@@ -14,12 +14,12 @@
  * Delivery: each port owns a bounded `Queue.dropping` holding at most `queueCapacity` frames (default 4096) and at
  * most `queueBytes` bytes (default: 1024 full-size frames, 1024 × (mtu + 14)) — a byte budget like a switch's
  * buffer memory, so a burst of small frames (ACKs of a thousand connections) is not dropped for want of slots while
- * a queue of full-size frames stays as deep as a 1024-slot ring. The writer offers with `Queue.offerUnsafe`; a frame
+ * a queue of full-size frames stays as deep as a 1024-slot ring. `transmit` offers with `Queue.offerUnsafe`; a frame
  * beyond either bound is dropped and counted in the receiver's `rxDrops`, like a NIC ring —
- * the writer never suspends, so no deadlock is possible, and there is never a pile of fibers. A port without a
+ * the sender never suspends, so no deadlock is possible, and there is never a pile of fibers. A port without a
  * listener, a closing port, or a frame longer than the receiver's `mtu + 14` is also a counted drop at the receiver.
  * Each port has ONE reader fiber that takes up to `batchSize` frames per wake-up (`Queue.takeBetween`: one suspend
- * per batch) and runs the listener for each, in order. The writer never runs receiver code on its stack: the queue
+ * per batch) and runs the listener for each, in order. The sender never runs receiver code on its stack: the queue
  * wakes the reader through the scheduler. A listener that fails, dies or interrupts itself is logged at Warning and
  * counted in `rxErrors`; the reader carries on with the next frame.
  *
@@ -218,7 +218,7 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
       return p === undefined ? missing(id) : p
     }
 
-    // ---- delivery (writer side) -----------------------------------------------------------------------------------
+    // ---- delivery (sender side) -----------------------------------------------------------------------------------
 
     const enqueue = (p: Port, frame: Uint8Array): void => {
       const len = frame.length
@@ -267,8 +267,8 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
 
     const forward = mode === "hub" ? flood : forwardLearning
 
-    /** Forwards `frame` now (the body of `write`, without an Effect): the error, or `undefined`. */
-    const writeUnsafe = (id: PortId, frame: Uint8Array): BackendError | undefined => {
+    /** The one send member: forwards `frame` now, on the sender's stack; the error, or `undefined`. */
+    const transmit = (id: PortId, frame: Uint8Array): BackendError | undefined => {
       const src = ports.get(id)
       if (src === undefined || src.state !== OPEN) {
         return src === undefined
@@ -292,12 +292,6 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
       forward(src, frame)
       return undefined
     }
-
-    const write = (id: PortId, frame: Uint8Array): Effect.Effect<void, BackendError> =>
-      Effect.suspend(() => {
-        const e = writeUnsafe(id, frame)
-        return e === undefined ? Effect.void : Effect.fail(e)
-      })
 
     // ---- delivery (reader side) -----------------------------------------------------------------------------------
 
@@ -493,8 +487,7 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
       unregister,
       unregisterAndFlush,
       mac,
-      write,
-      writeUnsafe,
+      transmit,
       setListener,
       portStats,
       resetPortStats,

@@ -1,10 +1,12 @@
 /**
- * Vnetif: one {@link Backend} port seen as a network card (mirage-vnetif's `Vnetif.Make(Backend)`), the
- * `NetworkDevice` that the Ethernet layer sits on.
+ * Vnetif: one {@link Backend} port seen as a network card (mirage-vnetif's `Vnetif.Make(Backend)`), the device
+ * that the Ethernet layer sits on. The service, its shape and its error share one name: `Vnetif`, {@link VnetifShape},
+ * {@link VnetifError}; its configuration is the {@link VnetifConfig} Schema (defaults in the Schema).
  *
- * - `write(frame)` hands the frame to the backend (ownership passes to it: see the zero-copy contract in
- *   `Backend.ts`). A frame longer than `mtu + 14` fails with `FrameTooLarge`; after `disconnect` every write fails
- *   with `Disconnected`.
+ * - `transmit(frame)` is the one send member, synchronous like `Backend.transmit`: it hands the frame to the backend
+ *   (ownership passes to it: see the zero-copy contract in `Backend.ts`) and returns a {@link VnetifError}, or
+ *   `undefined` once the frame is accepted. A frame longer than `mtu + 14` gives `FrameTooLarge`; after `disconnect`
+ *   every transmit gives `Disconnected`. Effect callers use `toEffect(device.transmit(frame))`.
  * - `listen(handler)` installs the handler (replacing an earlier one: later frames go to the new handler only) and
  *   completes when the device is disconnected, after the last delivery has finished. Frames that arrive before the
  *   first `listen` are dropped and counted in `rxDrops`, as mirage does. `ready` completes once a handler is
@@ -25,13 +27,15 @@
  * @module
  */
 import type * as Scope from "effect/Scope"
-import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as SchemaGetter from "effect/SchemaGetter"
 import { ChecksumCapabilities } from "../wire/Checksum.ts"
 import type { MacAddress } from "../wire/MacAddress.ts"
 import {
@@ -42,17 +46,18 @@ import {
   type PortStats,
   type RegisterOptions,
 } from "./Backend.ts"
+import { decodeConfig, int, withDefault } from "../util/Config.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 
 /** Device counters (a snapshot). */
-export interface NetifStats {
+export interface VnetifStats {
   /** Bytes handed to the handler. */
   readonly rxBytes: number
   /** Frames handed to the handler. */
   readonly rxPackets: number
-  /** Bytes written. */
+  /** Bytes transmitted. */
   readonly txBytes: number
-  /** Frames written. */
+  /** Frames transmitted. */
   readonly txPackets: number
   /** Inbound frames dropped: no handler yet, receive queue full, or larger than this device's MTU. */
   readonly rxDrops: number
@@ -66,8 +71,8 @@ export type FrameDirection = "in" | "out"
 /** A monitor callback: sees every frame in and out, synchronously; the frame is read-only. */
 export type FrameMonitor = (direction: FrameDirection, frame: Uint8Array) => void
 
-/** The NetworkDevice contract: what the Ethernet layer needs from a network card. */
-export interface NetworkDeviceShape {
+/** The device contract: what the Ethernet layer needs from a network card. */
+export interface VnetifShape {
   /** The backend port number. */
   readonly id: PortId
   /** The device's MAC address. */
@@ -76,20 +81,17 @@ export interface NetworkDeviceShape {
   readonly mtu: number
   /** Which checksums the stack must compute (tx) and verify (rx). */
   readonly checksum: ChecksumCapabilities
-  /** Sends a frame; it belongs to the device from now on. */
-  readonly write: (frame: Uint8Array) => Effect.Effect<void, NetifError>
   /**
-   * Optional synchronous form of {@link write} for the per-frame hot path: does now what running `write(frame)` would
-   * do and returns the error instead of failing (`undefined`: sent). Absent when the backend cannot write
-   * synchronously; a wrapper that replaces `write` must replace it or set it to `undefined`.
+   * Sends a frame, synchronously: the error, or `undefined` once it is accepted (sent, queued, or dropped and
+   * counted). The frame belongs to the device from now on.
    */
-  readonly writeUnsafe?: ((frame: Uint8Array) => NetifError | undefined) | undefined
+  readonly transmit: (frame: Uint8Array) => VnetifError | undefined
   /** Installs (replaces) the frame handler; completes when the device is disconnected. */
   readonly listen: (handler: FrameListener) => Effect.Effect<void>
   /** Unregisters from the backend (with flush) and makes `listen` return; idempotent. */
   readonly disconnect: Effect.Effect<void>
   /** A snapshot of the counters. */
-  readonly stats: Effect.Effect<NetifStats>
+  readonly stats: Effect.Effect<VnetifStats>
   /** Sets the counters back to zero. */
   readonly resetStats: Effect.Effect<void>
   /** Installs (or with `undefined` removes) the frame monitor. */
@@ -99,62 +101,116 @@ export interface NetworkDeviceShape {
 }
 
 /** The service key base of {@link Vnetif}: `Context.Service` with its type spelled out (JSR explicit types). */
-export const VnetifBase: Context.ServiceClass<Vnetif, "vnetif/Vnetif", NetworkDeviceShape> = Context.Service<
+export const VnetifBase: Context.ServiceClass<Vnetif, "vnetif/Vnetif", VnetifShape> = Context.Service<
   Vnetif,
-  NetworkDeviceShape
+  VnetifShape
 >()(
   "vnetif/Vnetif",
 )
 
-/** The network device service: one Vnetif (or another NetworkDevice implementation). */
+/** The network device service: one Vnetif (or another {@link VnetifShape} implementation). */
 export class Vnetif extends VnetifBase {
   /** Builds a device on the current Backend; it disconnects when the Scope closes. */
   static readonly make: (
-    options?: VnetifOptions,
-  ) => Effect.Effect<NetworkDeviceShape, BackendError, Backend | Scope.Scope> = (
-    options,
-  ) => make(options)
+    config?: VnetifConfigInput,
+  ) => Effect.Effect<VnetifShape, VnetifError, Backend | Scope.Scope> = (config) => make(config)
   /** A Layer providing one device on the Backend from the context. */
-  static readonly layer: (options?: VnetifOptions) => Layer.Layer<Vnetif, BackendError, Backend> = (options) =>
-    Layer.effect(Vnetif, make(options))
+  static readonly layer: (config?: VnetifConfigInput) => Layer.Layer<Vnetif, VnetifError, Backend> = (config) =>
+    Layer.effect(Vnetif, make(config))
 }
 
 /** Why a device operation failed. */
-export type NetifErrorReason = "Disconnected" | "FrameTooLarge" | "Backend"
+export type VnetifErrorReason = "Disconnected" | "FrameTooLarge" | "Backend" | "InvalidConfig"
 
-/** The fields of {@link NetifError}. */
-export interface NetifErrorFields {
+/** The fields of {@link VnetifError}. */
+export interface VnetifErrorFields {
   /** Which kind of failure this is. */
-  readonly reason: NetifErrorReason
+  readonly reason: VnetifErrorReason
   /** What went wrong, for a person. */
   readonly message: string
 }
 
-/** The base class of {@link NetifError}: `Data.TaggedError` with its type spelled out (JSR explicit types). */
-export const NetifErrorBase: TaggedErrorClass<"NetifError", NetifErrorFields> = Data.TaggedError("NetifError")<
-  NetifErrorFields
+/** The base class of {@link VnetifError}: `Data.TaggedError` with its type spelled out (JSR explicit types). */
+export const VnetifErrorBase: TaggedErrorClass<"VnetifError", VnetifErrorFields> = Data.TaggedError("VnetifError")<
+  VnetifErrorFields
 >
 
 /** The device's one error type. */
-export class NetifError extends NetifErrorBase {}
+export class VnetifError extends VnetifErrorBase {}
 
-/** Options of {@link Vnetif.make} / {@link Vnetif.layer}. */
-export interface VnetifOptions {
-  /** MTU in bytes (payload per frame), integer in 68..65535; default 1500. */
-  readonly mtu?: number
-  /** Checksum capabilities announced to the stack; default `ChecksumCapabilities.offload`. */
-  readonly checksum?: ChecksumCapabilities
+// ---- configuration -------------------------------------------------------------------------------------------------
+
+const ChecksumModeSchema = Schema.Literals(["both", "tx", "rx", "none"])
+
+/** The Schema type of {@link ChecksumCapabilitiesSchema}. */
+export type ChecksumCapabilitiesSchema = Schema.Struct<{
+  readonly ipv4: Schema.Literals<readonly ["both", "tx", "rx", "none"]>
+  readonly udp: Schema.Literals<readonly ["both", "tx", "rx", "none"]>
+  readonly tcp: Schema.Literals<readonly ["both", "tx", "rx", "none"]>
+  readonly icmpv4: Schema.Literals<readonly ["both", "tx", "rx", "none"]>
+}>
+
+/** Schema of a `ChecksumCapabilities` value written out per protocol. */
+export const ChecksumCapabilitiesSchema: ChecksumCapabilitiesSchema = Schema.Struct({
+  ipv4: ChecksumModeSchema,
+  udp: ChecksumModeSchema,
+  tcp: ChecksumModeSchema,
+  icmpv4: ChecksumModeSchema,
+})
+
+/** The Schema type of {@link VnetifChecksum}. */
+export type VnetifChecksum = Schema.decodeTo<
+  ChecksumCapabilitiesSchema,
+  Schema.Union<readonly [Schema.Literals<readonly ["offload", "all"]>, ChecksumCapabilitiesSchema]>
+>
+
+/**
+ * The checksum capabilities a device announces: `"offload"` (`ChecksumCapabilities.offload`), `"all"`
+ * (`ChecksumCapabilities.all`), or a `ChecksumCapabilities` value.
+ */
+export const VnetifChecksum: VnetifChecksum = Schema.Union([
+  Schema.Literals(["offload", "all"]),
+  ChecksumCapabilitiesSchema,
+]).pipe(
+  Schema.decodeTo(ChecksumCapabilitiesSchema, {
+    decode: SchemaGetter.transform((v: "offload" | "all" | ChecksumCapabilities) =>
+      v === "all" ? ChecksumCapabilities.all : v === "offload" ? ChecksumCapabilities.offload : v
+    ),
+    encode: SchemaGetter.transform((v: ChecksumCapabilities) => v),
+  }),
+)
+
+/** Schema of the device's configuration: what {@link Vnetif.make} / {@link Vnetif.layer} take. */
+export const VnetifConfig: Schema.Struct<{
+  readonly mtu: Schema.withDecodingDefaultKey<Schema.Int>
+  readonly checksum: Schema.withDecodingDefaultKey<VnetifChecksum>
+  readonly queueCapacity: Schema.optionalKey<Schema.Int>
+  readonly queueBytes: Schema.optionalKey<Schema.Int>
+}> = Schema.Struct({
+  /** MTU in bytes (Ethernet payload per frame), an integer in 68..65535; default 1500. */
+  mtu: int(68, 65535).pipe(withDefault(1500)),
+  /**
+   * Checksums the stack computes (tx) and verifies (rx), announced to it: default `"offload"` (an in-process switch
+   * cannot corrupt a frame); `"all"` on a real wire (TAP, VXLAN); or a `ChecksumCapabilities` value.
+   */
+  checksum: VnetifChecksum.pipe(withDefault<VnetifChecksum>("offload")),
   /** Capacity of the receive queue in frames; default: the backend's (4096 for the Switch). */
-  readonly queueCapacity?: number
+  queueCapacity: Schema.optionalKey(int(1, Number.MAX_SAFE_INTEGER)),
   /** Byte budget of the receive queue; default: the backend's (for the Switch, 1024 full-size frames). */
-  readonly queueBytes?: number
-}
+  queueBytes: Schema.optionalKey(int(1, Number.MAX_SAFE_INTEGER)),
+})
+
+/** A decoded device configuration: every default filled in. */
+export type VnetifConfig = typeof VnetifConfig.Type
+
+/** A device configuration as written: every key optional. */
+export type VnetifConfigInput = typeof VnetifConfig.Encoded
 
 const CONNECTED = 0
 const DISCONNECTING = 1
 const DISCONNECTED = 2
 
-const toNetifStats = (s: PortStats): NetifStats => ({
+const toVnetifStats = (s: PortStats): VnetifStats => ({
   rxBytes: s.rxBytes,
   rxPackets: s.rxPackets,
   txBytes: s.txBytes,
@@ -163,27 +219,38 @@ const toNetifStats = (s: PortStats): NetifStats => ({
   txErrors: s.txErrors,
 })
 
-const ZERO_STATS: NetifStats = { rxBytes: 0, rxPackets: 0, txBytes: 0, txPackets: 0, rxDrops: 0, txErrors: 0 }
+const ZERO_STATS: VnetifStats = { rxBytes: 0, rxPackets: 0, txBytes: 0, txPackets: 0, rxDrops: 0, txErrors: 0 }
 
-const toNetifError = (e: BackendError): NetifError =>
-  new NetifError({
-    reason: e.reason === "FrameTooLarge" ? "FrameTooLarge" : e.reason === "PortClosed" ? "Disconnected" : "Backend",
+/** The device's view of a backend error. */
+export const toVnetifError = (e: BackendError): VnetifError =>
+  new VnetifError({
+    reason: e.reason === "FrameTooLarge"
+      ? "FrameTooLarge"
+      : e.reason === "PortClosed"
+      ? "Disconnected"
+      : e.reason === "InvalidConfig"
+      ? "InvalidConfig"
+      : "Backend",
     message: e.message,
   })
 
-// A constant handler: `Effect.mapError` would allocate a closure per write.
-const onBackendCause = (cause: Cause.Cause<BackendError>): Effect.Effect<never, NetifError> =>
-  Effect.failCause(Cause.map(cause, toNetifError))
-
-const make = (options?: VnetifOptions): Effect.Effect<NetworkDeviceShape, BackendError, Backend | Scope.Scope> =>
+const make = (input?: VnetifConfigInput): Effect.Effect<VnetifShape, VnetifError, Backend | Scope.Scope> =>
   Effect.gen(function* () {
+    const decoded = decodeConfig(VnetifConfig, input ?? {})
+    if (Result.isFailure(decoded)) {
+      return yield* new VnetifError({
+        reason: "InvalidConfig",
+        message: `invalid device configuration: ${decoded.failure}`,
+      })
+    }
+    const config: VnetifConfig = decoded.success
     const backend = yield* Backend
     const registerOptions: RegisterOptions = {
-      mtu: options?.mtu ?? 1500,
-      ...(options?.queueCapacity === undefined ? {} : { queueCapacity: options.queueCapacity }),
-      ...(options?.queueBytes === undefined ? {} : { queueBytes: options.queueBytes }),
+      mtu: config.mtu,
+      ...(config.queueCapacity === undefined ? {} : { queueCapacity: config.queueCapacity }),
+      ...(config.queueBytes === undefined ? {} : { queueBytes: config.queueBytes }),
     }
-    const info = yield* backend.register(registerOptions)
+    const info = yield* Effect.mapError(backend.register(registerOptions), toVnetifError)
     const id = info.id
     const maxFrame = info.mtu + 14
 
@@ -191,7 +258,7 @@ const make = (options?: VnetifOptions): Effect.Effect<NetworkDeviceShape, Backen
     let handler: FrameListener | undefined = undefined
     let installed = false
     let monitorFn: FrameMonitor | undefined = undefined
-    let finalStats: NetifStats | undefined = undefined
+    let finalStats: VnetifStats | undefined = undefined
     const readyLatch = Deferred.makeUnsafe<void>()
     const disconnected = Deferred.makeUnsafe<void>()
 
@@ -202,30 +269,17 @@ const make = (options?: VnetifOptions): Effect.Effect<NetworkDeviceShape, Backen
       return handler!(frame)
     }
 
-    /** What every write does first: refuse when disconnected, show the frame to the monitor. */
-    const beforeWrite = (frame: Uint8Array): NetifError | undefined => {
+    const backendTransmit = backend.transmit
+
+    /** Refuses when disconnected, shows the frame to the monitor, hands it to the backend. */
+    const transmit = (frame: Uint8Array): VnetifError | undefined => {
       if (state !== CONNECTED) {
-        return new NetifError({ reason: "Disconnected", message: `device ${id} is disconnected` })
+        return new VnetifError({ reason: "Disconnected", message: `device ${id} is disconnected` })
       }
       const m = monitorFn
       if (m !== undefined && frame.length <= maxFrame && frame.length >= 14) m("out", frame)
-      return undefined
-    }
-
-    const write = (frame: Uint8Array): Effect.Effect<void, NetifError> =>
-      Effect.suspend(() => {
-        const refused = beforeWrite(frame)
-        return refused !== undefined
-          ? Effect.fail(refused)
-          : Effect.catchCause(backend.write(id, frame), onBackendCause)
-      })
-
-    const backendWriteUnsafe = backend.writeUnsafe
-    const writeUnsafe = backendWriteUnsafe === undefined ? undefined : (frame: Uint8Array): NetifError | undefined => {
-      const refused = beforeWrite(frame)
-      if (refused !== undefined) return refused
-      const e = backendWriteUnsafe(id, frame)
-      return e === undefined ? undefined : toNetifError(e)
+      const e = backendTransmit(id, frame)
+      return e === undefined ? undefined : toVnetifError(e)
     }
 
     const markReady = Effect.sync(() => {
@@ -238,7 +292,7 @@ const make = (options?: VnetifOptions): Effect.Effect<NetworkDeviceShape, Backen
         handler = h
         if (installed) return Deferred.await(disconnected)
         installed = true
-        // Install first, then open `ready`: a waiter on `ready` may write at once and expects delivery.
+        // Install first, then open `ready`: a waiter on `ready` may transmit at once and expects delivery.
         return backend.setListener(id, onFrame).pipe(
           Effect.ignore,
           Effect.andThen(markReady),
@@ -266,8 +320,8 @@ const make = (options?: VnetifOptions): Effect.Effect<NetworkDeviceShape, Backen
               )
               : Effect.fail(e),
         ),
-        Effect.map(toNetifStats),
-        Effect.catch(() => backend.portStats(id).pipe(Effect.map(toNetifStats))),
+        Effect.map(toVnetifStats),
+        Effect.catch(() => backend.portStats(id).pipe(Effect.map(toVnetifStats))),
         Effect.catch(() => Effect.succeed(ZERO_STATS)),
         Effect.tap((s) =>
           Effect.sync(() => {
@@ -280,9 +334,9 @@ const make = (options?: VnetifOptions): Effect.Effect<NetworkDeviceShape, Backen
       )
     })
 
-    const stats: Effect.Effect<NetifStats> = Effect.suspend(() =>
+    const stats: Effect.Effect<VnetifStats> = Effect.suspend(() =>
       finalStats !== undefined ? Effect.succeed(finalStats) : backend.portStats(id).pipe(
-        Effect.map(toNetifStats),
+        Effect.map(toVnetifStats),
         Effect.catch(() => Effect.succeed(finalStats ?? ZERO_STATS)),
       )
     )
@@ -306,9 +360,8 @@ const make = (options?: VnetifOptions): Effect.Effect<NetworkDeviceShape, Backen
       id,
       mac: info.mac,
       mtu: info.mtu,
-      checksum: options?.checksum ?? ChecksumCapabilities.offload,
-      write,
-      writeUnsafe,
+      checksum: config.checksum,
+      transmit,
       listen,
       disconnect,
       stats,

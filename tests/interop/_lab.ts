@@ -23,7 +23,7 @@ import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { Backend } from "../../src/link/Backend.ts"
-import { Tap, type TapNetwork } from "../../src/link/Tap.ts"
+import { Tap, type TapNetwork } from "../../src/link/uplink/Tap.ts"
 import { Stack, type StackHandle } from "../../src/Stack.ts"
 import { Ipv4Address } from "../../src/wire/Ipv4Address.ts"
 import {

@@ -8,8 +8,8 @@
  */
 import * as Effect from "effect/Effect"
 import { Backend } from "../../src/link/Backend.ts"
-import { Tap } from "../../src/link/Tap.ts"
-import { Vxlan } from "../../src/link/Vxlan.ts"
+import { Tap } from "../../src/link/uplink/Tap.ts"
+import { Vxlan } from "../../src/link/uplink/Vxlan.ts"
 import { Stack } from "../../src/Stack.ts"
 
 const program = Effect.gen(function* () {

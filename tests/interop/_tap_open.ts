@@ -6,7 +6,7 @@
  * @module
  */
 import * as Effect from "effect/Effect"
-import { Tap } from "../../src/link/Tap.ts"
+import { Tap } from "../../src/link/uplink/Tap.ts"
 
 const name = process.argv[2] ?? "vnperm0"
 const result = await Effect.runPromise(

@@ -11,7 +11,7 @@ import assert from "node:assert/strict"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
-import { Tap, TapError } from "../../src/link/Tap.ts"
+import { Tap, TapError } from "../../src/link/uplink/Tap.ts"
 import { announceSkip, has, ROOT, run, RUNTIME, runtimeCommand } from "./_netns.ts"
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0

@@ -18,6 +18,7 @@ import { BackendError, type PortInfo } from "../../src/link/Backend.ts"
 import { Switch, type SwitchShape } from "../../src/link/Switch.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"
 import { intact, mkFrame, range, run, runTest, seqOf, sink, yieldUntil } from "./_support.ts"
+import { toEffect } from "../../src/util/Transmit.ts"
 
 const BCAST = MacAddress.BROADCAST
 
@@ -52,8 +53,14 @@ describe("Switch: ports", () => {
       assert.ok(!(yield* sw.ports).some((p) => p.id === 5))
       assert.equal(yield* sw.mac(5), 0x0250_0000_0005, "the MAC of a dead port is still a function of its id")
 
-      assert.equal(failureOf(yield* Effect.exit(sw.write(5, mkFrame(BCAST, ps[5].mac, 0)))).reason, "PortClosed")
-      assert.equal(failureOf(yield* Effect.exit(sw.write(1000, mkFrame(BCAST, 0, 0)))).reason, "UnknownPort")
+      assert.equal(
+        failureOf(yield* Effect.exit(toEffect(sw.transmit(5, mkFrame(BCAST, ps[5].mac, 0))))).reason,
+        "PortClosed",
+      )
+      assert.equal(
+        failureOf(yield* Effect.exit(toEffect(sw.transmit(1000, mkFrame(BCAST, 0, 0))))).reason,
+        "UnknownPort",
+      )
       assert.equal(failureOf(yield* Effect.exit(sw.mac(1000))).reason, "UnknownPort")
       assert.equal(failureOf(yield* Effect.exit(sw.portStats(5))).reason, "PortClosed")
       assert.equal(failureOf(yield* Effect.exit(sw.unregister(1000))).reason, "UnknownPort")
@@ -82,9 +89,9 @@ describe("Switch: hub mode", () => {
       yield* sw.setListener(b.id, sb.listener)
       yield* sw.setListener(c.id, sc.listener)
       // d has no listener: its copies are dropped and counted
-      yield* sw.write(a.id, mkFrame(BCAST, a.mac, 0))
-      yield* sw.write(a.id, mkFrame(b.mac, a.mac, 1)) // unicast to b: a hub floods it anyway
-      yield* sw.write(b.id, mkFrame(a.mac, b.mac, 2))
+      yield* toEffect(sw.transmit(a.id, mkFrame(BCAST, a.mac, 0)))
+      yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 1))) // unicast to b: a hub floods it anyway
+      yield* toEffect(sw.transmit(b.id, mkFrame(a.mac, b.mac, 2)))
       yield* sb.until(2)
       yield* sc.until(3)
       yield* sa.until(1)
@@ -111,13 +118,13 @@ describe("Switch: learning mode", () => {
       yield* sw.setListener(c.id, sc.listener)
       const multicast = 0x0100_5e00_0001 // 01:00:5e:00:00:01
       const unknown = 0x0250_ffff_0000 + 77 // a unicast MAC nobody owns
-      yield* sw.write(a.id, mkFrame(b.mac, a.mac, 0)) // b only
-      yield* sw.write(a.id, mkFrame(a.mac, a.mac, 1)) // to itself: filtered
-      yield* sw.write(a.id, mkFrame(multicast, a.mac, 2)) // b and c
-      yield* sw.write(a.id, mkFrame(unknown, a.mac, 3)) // b and c
-      yield* sw.write(a.id, mkFrame(c.mac, a.mac, 4)) // c only
-      yield* sw.write(c.id, mkFrame(BCAST, c.mac, 5)) // a and b: marks the end for b
-      yield* sw.write(b.id, mkFrame(BCAST, b.mac, 6)) // a and c: marks the end for c and a
+      yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 0))) // b only
+      yield* toEffect(sw.transmit(a.id, mkFrame(a.mac, a.mac, 1))) // to itself: filtered
+      yield* toEffect(sw.transmit(a.id, mkFrame(multicast, a.mac, 2))) // b and c
+      yield* toEffect(sw.transmit(a.id, mkFrame(unknown, a.mac, 3))) // b and c
+      yield* toEffect(sw.transmit(a.id, mkFrame(c.mac, a.mac, 4))) // c only
+      yield* toEffect(sw.transmit(c.id, mkFrame(BCAST, c.mac, 5))) // a and b: marks the end for b
+      yield* toEffect(sw.transmit(b.id, mkFrame(BCAST, b.mac, 6))) // a and c: marks the end for c and a
       yield* sb.until(4)
       yield* sc.until(4)
       yield* sa.until(2)
@@ -136,11 +143,11 @@ describe("Switch: learning mode", () => {
       yield* sw.setListener(b.id, sb.listener)
       yield* sw.setListener(c.id, sc.listener)
       const behindC = 0x0a00_0000_0001 // a host behind a bridge on port c
-      yield* sw.write(a.id, mkFrame(behindC, a.mac, 0)) // unknown yet: flooded to b and c
-      yield* sw.write(c.id, mkFrame(a.mac, behindC, 1)) // learned: behindC → c
+      yield* toEffect(sw.transmit(a.id, mkFrame(behindC, a.mac, 0))) // unknown yet: flooded to b and c
+      yield* toEffect(sw.transmit(c.id, mkFrame(a.mac, behindC, 1))) // learned: behindC → c
       assert.equal(yield* sw.learnedMacs, 1)
-      yield* sw.write(a.id, mkFrame(behindC, a.mac, 2)) // now c only
-      yield* sw.write(a.id, mkFrame(BCAST, a.mac, 3))
+      yield* toEffect(sw.transmit(a.id, mkFrame(behindC, a.mac, 2))) // now c only
+      yield* toEffect(sw.transmit(a.id, mkFrame(BCAST, a.mac, 3)))
       yield* sb.until(2)
       yield* sc.until(3)
       yield* sa.until(1)
@@ -149,15 +156,15 @@ describe("Switch: learning mode", () => {
       assert.deepEqual(sa.seqs(), [1])
 
       // a spoofed source equal to another port's own MAC is not learned
-      yield* sw.write(c.id, mkFrame(BCAST, b.mac, 4))
+      yield* toEffect(sw.transmit(c.id, mkFrame(BCAST, b.mac, 4)))
       assert.equal(yield* sw.learnedMacs, 1)
-      yield* sw.write(a.id, mkFrame(b.mac, a.mac, 5))
+      yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 5)))
       yield* sb.until(4)
       assert.deepEqual(sb.seqs(), [0, 3, 4, 5])
 
       yield* sw.unregister(c.id)
       assert.equal(yield* sw.learnedMacs, 0, "entries of an unregistered port are removed")
-      yield* sw.write(a.id, mkFrame(behindC, a.mac, 6)) // unknown again: flooded to b
+      yield* toEffect(sw.transmit(a.id, mkFrame(behindC, a.mac, 6))) // unknown again: flooded to b
       yield* sb.until(5)
       assert.deepEqual(sb.seqs(), [0, 3, 4, 5, 6])
     })))
@@ -171,11 +178,11 @@ describe("Switch: learning mode", () => {
       yield* sw.setListener(b.id, sb.listener)
       yield* sw.setListener(c.id, sc.listener)
       const host = (i: number) => 0x0a00_0000_0000 + i
-      for (let i = 0; i < 10; i++) yield* sw.write(c.id, mkFrame(BCAST, host(i), i)) // all learned on c
+      for (let i = 0; i < 10; i++) yield* toEffect(sw.transmit(c.id, mkFrame(BCAST, host(i), i))) // all learned on c
       assert.equal(yield* sw.learnedMacs, 4)
-      yield* sw.write(a.id, mkFrame(host(0), a.mac, 10)) // evicted: flooded to b and c
-      yield* sw.write(a.id, mkFrame(host(9), a.mac, 11)) // still known: c only
-      yield* sw.write(a.id, mkFrame(BCAST, a.mac, 12))
+      yield* toEffect(sw.transmit(a.id, mkFrame(host(0), a.mac, 10))) // evicted: flooded to b and c
+      yield* toEffect(sw.transmit(a.id, mkFrame(host(9), a.mac, 11))) // still known: c only
+      yield* toEffect(sw.transmit(a.id, mkFrame(BCAST, a.mac, 12)))
       yield* sb.until(12)
       yield* sc.until(3)
       assert.deepEqual(sb.seqs(), [...range(0, 10), 10, 12])
@@ -198,9 +205,9 @@ describe("Switch: queues and drops", () => {
           ? Deferred.succeed(entered, undefined).pipe(Effect.andThen(Deferred.await(gate)))
           : Effect.void
       })
-      yield* sw.write(a.id, mkFrame(b.mac, a.mac, 0))
+      yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 0)))
       yield* Deferred.await(entered) // the listener is now blocked on frame 0
-      for (let i = 1; i <= 20; i++) yield* sw.write(a.id, mkFrame(b.mac, a.mac, i))
+      for (let i = 1; i <= 20; i++) yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, i)))
       const during = yield* sw.portStats(b.id)
       assert.equal(during.rxDrops, 12)
       assert.equal(during.rxPackets, 1)
@@ -226,17 +233,17 @@ describe("Switch: queues and drops", () => {
         n++
         return n === 1 ? Deferred.succeed(entered, undefined).pipe(Effect.andThen(Deferred.await(gate))) : Effect.void
       })
-      yield* sw.write(a.id, mkFrame(b.mac, a.mac, 0))
+      yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 0)))
       yield* Deferred.await(entered) // b's reader is blocked: everything below stays queued
-      for (let i = 1; i <= 3000; i++) yield* sw.write(a.id, mkFrame(b.mac, a.mac, i, 64))
+      for (let i = 1; i <= 3000; i++) yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, i, 64)))
       assert.equal((yield* sw.portStats(b.id)).rxDrops, 0, "3000 small frames fit (more than 1024 slots)")
       // the budget left: 1024 × 1514 − 3000 × 64 bytes = 897 full-size frames
-      for (let i = 0; i < 1000; i++) yield* sw.write(a.id, mkFrame(b.mac, a.mac, 10_000 + i, 1514))
+      for (let i = 0; i < 1000; i++) yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 10_000 + i, 1514)))
       assert.equal((yield* sw.portStats(b.id)).rxDrops, 1000 - Math.floor((1024 * 1514 - 3000 * 64) / 1514))
       yield* Deferred.succeed(gate, undefined)
       // an explicit byte budget: 1000 bytes hold ten 100-byte frames while the reader has not run yet
       yield* sw.setListener(c.id, () => Effect.void)
-      for (let i = 0; i < 15; i++) yield* sw.write(a.id, mkFrame(c.mac, a.mac, i, 100))
+      for (let i = 0; i < 15; i++) yield* toEffect(sw.transmit(a.id, mkFrame(c.mac, a.mac, i, 100)))
       assert.equal((yield* sw.portStats(c.id)).rxDrops, 5)
     })))
 
@@ -244,16 +251,16 @@ describe("Switch: queues and drops", () => {
     run(Effect.gen(function* () {
       const sw = yield* Switch.make()
       const [a, b] = yield* registerN(sw, 2)
-      yield* sw.write(a.id, mkFrame(b.mac, a.mac, 0))
-      yield* sw.write(a.id, mkFrame(BCAST, a.mac, 1))
+      yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 0)))
+      yield* toEffect(sw.transmit(a.id, mkFrame(BCAST, a.mac, 1)))
       assert.equal((yield* sw.portStats(b.id)).rxDrops, 2)
       const sb = sink()
       yield* sw.setListener(b.id, sb.listener)
-      yield* sw.write(a.id, mkFrame(b.mac, a.mac, 2))
+      yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 2)))
       yield* sb.until(1)
       assert.deepEqual(sb.seqs(), [2])
       yield* sw.setListener(b.id, undefined)
-      yield* sw.write(a.id, mkFrame(b.mac, a.mac, 3))
+      yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 3)))
       assert.equal((yield* sw.portStats(b.id)).rxDrops, 3)
     })))
 
@@ -267,8 +274,8 @@ describe("Switch: queues and drops", () => {
       yield* sw.setListener(small.id, sSmall.listener)
       yield* sw.setListener(jumbo2.id, sJumbo2.listener)
 
-      yield* sw.write(jumbo.id, mkFrame(BCAST, jumbo.mac, 0, 9014)) // max size for MTU 9000
-      yield* sw.write(jumbo.id, mkFrame(BCAST, jumbo.mac, 1, 1514))
+      yield* toEffect(sw.transmit(jumbo.id, mkFrame(BCAST, jumbo.mac, 0, 9014))) // max size for MTU 9000
+      yield* toEffect(sw.transmit(jumbo.id, mkFrame(BCAST, jumbo.mac, 1, 1514)))
       yield* sJumbo2.until(2)
       yield* sSmall.until(1)
       assert.deepEqual(sJumbo2.seqs(), [0, 1])
@@ -277,14 +284,14 @@ describe("Switch: queues and drops", () => {
       assert.deepEqual(sSmall.seqs(), [1])
       assert.equal((yield* sw.portStats(small.id)).rxDrops, 1, "the 1500-MTU port drops the jumbo frame")
 
-      const e = failureOf(yield* Effect.exit(sw.write(small.id, mkFrame(BCAST, small.mac, 2, 1515))))
+      const e = failureOf(yield* Effect.exit(toEffect(sw.transmit(small.id, mkFrame(BCAST, small.mac, 2, 1515)))))
       assert.equal(e.reason, "FrameTooLarge")
       assert.match(e.message, /1515/)
       assert.equal(
-        failureOf(yield* Effect.exit(sw.write(jumbo.id, mkFrame(BCAST, jumbo.mac, 3, 9015)))).reason,
+        failureOf(yield* Effect.exit(toEffect(sw.transmit(jumbo.id, mkFrame(BCAST, jumbo.mac, 3, 9015))))).reason,
         "FrameTooLarge",
       )
-      yield* sw.write(small.id, new Uint8Array(10)) // a runt: dropped, counted, not an error
+      yield* toEffect(sw.transmit(small.id, new Uint8Array(10))) // a runt: dropped, counted, not an error
       const st = yield* sw.portStats(small.id)
       assert.equal(st.txErrors, 2)
       assert.equal(st.txPackets, 0)
@@ -319,14 +326,14 @@ describe("Switch: listeners", () => {
               return Effect.void
           }
         })
-        for (let i = 0; i < 7; i++) yield* sw.write(a.id, mkFrame(b.mac, a.mac, i))
+        for (let i = 0; i < 7; i++) yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, i)))
         yield* yieldUntil(() => got.length >= 7, "all 7 frames delivered")
         assert.deepEqual(got, range(0, 7))
         const st = yield* sw.portStats(b.id)
         assert.equal(st.rxErrors, 4)
         assert.equal(st.rxPackets, 7)
         assert.equal(yield* sw.activeReaders, 2, "the reader fiber survived")
-        yield* sw.write(a.id, mkFrame(b.mac, a.mac, 7))
+        yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 7)))
         yield* yieldUntil(() => got.length >= 8, "a later frame is still delivered")
         assert.equal(logged.length, 4, "each failure is logged")
         assert.ok(logged.every((l) => l.level === "Warn" && /port 1/.test(l.message)))
@@ -344,7 +351,7 @@ describe("Switch: listeners", () => {
         inListener++
         return s.listener(f)
       })
-      yield* sw.write(a.id, mkFrame(b.mac, a.mac, 0))
+      yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 0)))
       assert.equal(inListener, 0, "write returned before the listener ran")
       yield* s.until(1)
       assert.equal(inListener, 1)
@@ -356,7 +363,7 @@ describe("Switch: listeners", () => {
       const [a, b] = yield* registerN(sw, 2)
       const s = sink()
       yield* sw.setListener(b.id, s.listener)
-      yield* sw.write(a.id, mkFrame(b.mac, a.mac, 0, 100))
+      yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 0, 100)))
       yield* s.until(1)
       assert.deepEqual(yield* sw.portStats(a.id), {
         rxBytes: 0,
@@ -389,18 +396,21 @@ describe("Switch: unregister, flush and shutdown", () => {
           ? Deferred.succeed(entered, undefined).pipe(Effect.andThen(Deferred.await(gate)))
           : Effect.void
       })
-      for (let i = 0; i < 5; i++) yield* sw.write(a.id, mkFrame(b.mac, a.mac, i))
+      for (let i = 0; i < 5; i++) yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, i)))
       yield* Deferred.await(entered)
       const flush = yield* Effect.forkChild(sw.unregisterAndFlush(b.id), { startImmediately: true })
       assert.equal(flush.pollUnsafe(), undefined, "flush cannot finish while a delivery is in flight")
-      yield* sw.write(a.id, mkFrame(b.mac, a.mac, 99)) // the port is closing: not accepted
+      yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 99))) // the port is closing: not accepted
       yield* Deferred.succeed(gate, undefined)
       const final = yield* Fiber.join(flush)
       assert.deepEqual(got, range(0, 5))
       assert.equal(final.rxPackets, 5)
       assert.equal(final.rxDrops, 1)
       assert.equal(yield* sw.activeReaders, 1)
-      assert.equal(failureOf(yield* Effect.exit(sw.write(b.id, mkFrame(a.mac, b.mac, 0)))).reason, "PortClosed")
+      assert.equal(
+        failureOf(yield* Effect.exit(toEffect(sw.transmit(b.id, mkFrame(a.mac, b.mac, 0))))).reason,
+        "PortClosed",
+      )
     })))
 
   it("unregisterAndFlush fails with FlushTimeout when a listener never finishes (TestClock)", () =>
@@ -418,7 +428,7 @@ describe("Switch: unregister, flush and shutdown", () => {
             })
           ),
         ))
-      yield* sw.write(a.id, mkFrame(b.mac, a.mac, 0))
+      yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 0)))
       yield* Deferred.await(entered)
       const flush = yield* Effect.forkChild(Effect.exit(sw.unregisterAndFlush(b.id, "2 seconds")), {
         startImmediately: true,
@@ -450,7 +460,7 @@ describe("Switch: unregister, flush and shutdown", () => {
             })
           ),
         ))
-      yield* sw.write(a.id, mkFrame(b.mac, a.mac, 0))
+      yield* toEffect(sw.transmit(a.id, mkFrame(b.mac, a.mac, 0)))
       yield* Deferred.await(entered)
       assert.equal(yield* sw.activeReaders, 2)
       yield* sw.unregister(b.id)
@@ -479,13 +489,16 @@ describe("Switch: unregister, flush and shutdown", () => {
             })
           ),
         ))
-      yield* sw.write(ports[0].id, mkFrame(ports[1].mac, ports[0].mac, 0))
+      yield* toEffect(sw.transmit(ports[0].id, mkFrame(ports[1].mac, ports[0].mac, 0)))
       yield* Deferred.await(entered)
       yield* yieldUntil(() => Effect.runSync(sw.activeReaders) === 3, "3 readers running")
       yield* Scope.close(scope, Exit.void)
       assert.equal(yield* sw.activeReaders, 0)
       assert.equal(interrupted, 1)
       assert.deepEqual(yield* sw.ports, [])
-      assert.equal(failureOf(yield* Effect.exit(sw.write(ports[0].id, mkFrame(BCAST, 0, 0)))).reason, "PortClosed")
+      assert.equal(
+        failureOf(yield* Effect.exit(toEffect(sw.transmit(ports[0].id, mkFrame(BCAST, 0, 0))))).reason,
+        "PortClosed",
+      )
     })))
 })

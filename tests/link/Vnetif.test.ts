@@ -1,6 +1,7 @@
 /**
- * Tests of Vnetif, the NetworkDevice over a Backend port: write/listen with exact bytes and order, handler
- * replacement, disconnect semantics, typed errors, MTUs, stats, monitor, ready, and the Layer's lifetime.
+ * Tests of Vnetif, the device over a Backend port: its configuration (VnetifConfig), transmit/listen with exact bytes
+ * and order, handler replacement, disconnect semantics, typed errors, MTUs, stats, monitor, ready, and the Layer's
+ * lifetime.
  *
  * @module
  */
@@ -17,7 +18,15 @@ import * as Logger from "effect/Logger"
 import * as Scope from "effect/Scope"
 import { Backend } from "../../src/link/Backend.ts"
 import { Switch } from "../../src/link/Switch.ts"
-import { type FrameDirection, NetifError, Vnetif } from "../../src/link/Vnetif.ts"
+import {
+  type FrameDirection,
+  Vnetif,
+  VnetifConfig,
+  type VnetifConfigInput,
+  VnetifError,
+} from "../../src/link/Vnetif.ts"
+import { decodeConfig } from "../../src/util/Config.ts"
+import { toEffect } from "../../src/util/Transmit.ts"
 import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"
 import { intact, mkFrame, range, run, seqOf, sink, yieldUntil } from "./_support.ts"
@@ -31,11 +40,11 @@ const withSwitch = <A, E>(e: Effect.Effect<A, E, Backend | Scope.Scope>): Effect
     return yield* Effect.provideService(e, Backend, sw)
   })
 
-const netifFailure = <A>(exit: Exit.Exit<A, NetifError>): NetifError => {
+const vnetifFailure = <A>(exit: Exit.Exit<A, VnetifError>): VnetifError => {
   assert.ok(Exit.isFailure(exit), "expected a failure")
   const err = Cause.findErrorOption(exit.cause)
   assert.ok(err._tag === "Some", `expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  assert.ok(err.value instanceof NetifError)
+  assert.ok(err.value instanceof VnetifError)
   return err.value
 }
 
@@ -55,6 +64,26 @@ describe("Vnetif: basics", () => {
       assert.ok(Exit.isFailure(bad))
     }))))
 
+  it("VnetifConfig owns the defaults; checksum by name or value; a bad or misspelled key is InvalidConfig", () =>
+    run(withSwitch(Effect.gen(function* () {
+      const defaults = decodeConfig(VnetifConfig, {})
+      assert.ok(defaults._tag === "Success")
+      assert.deepEqual(defaults.success, { mtu: 1500, checksum: ChecksumCapabilities.offload })
+      assert.deepEqual((yield* Vnetif.make({ checksum: "all" })).checksum, ChecksumCapabilities.all)
+      const custom = { ipv4: "both", udp: "none", tcp: "tx", icmpv4: "rx" } as const
+      assert.deepEqual((yield* Vnetif.make({ checksum: custom })).checksum, custom)
+      const registered = (yield* (yield* Backend).ports).length
+      const typo = vnetifFailure(yield* Effect.exit(Vnetif.make({ mtuu: 9000 } as VnetifConfigInput)))
+      assert.equal(typo.reason, "InvalidConfig")
+      assert.match(typo.message, /mtuu/)
+      const small = vnetifFailure(yield* Effect.exit(Vnetif.make({ mtu: 20 })))
+      assert.equal(small.reason, "InvalidConfig")
+      assert.match(small.message, /mtu/)
+      const queue = vnetifFailure(yield* Effect.exit(Vnetif.make({ queueCapacity: 0 })))
+      assert.equal(queue.reason, "InvalidConfig")
+      assert.equal((yield* (yield* Backend).ports).length, registered, "no port registered for a refused config")
+    }))))
+
   it("delivers written frames in order with exact bytes, zero copy", () =>
     run(withSwitch(Effect.gen(function* () {
       const a = yield* Vnetif.make()
@@ -63,7 +92,7 @@ describe("Vnetif: basics", () => {
       yield* Effect.forkScoped(b.listen(s.listener))
       yield* b.ready
       const sent = range(0, 100).map((i) => mkFrame(b.mac, a.mac, i, 60 + i * 14))
-      for (const f of sent) yield* a.write(f)
+      for (const f of sent) yield* toEffect(a.transmit(f))
       yield* s.until(100)
       assert.deepEqual(s.seqs(), range(0, 100))
       assert.ok(s.frames.every(intact))
@@ -76,11 +105,11 @@ describe("Vnetif: basics", () => {
       const b = yield* Vnetif.make()
       const first = sink(), second = sink()
       const l1 = yield* Effect.forkChild(b.listen(first.listener), { startImmediately: true })
-      for (let i = 0; i < 3; i++) yield* a.write(mkFrame(b.mac, a.mac, i))
+      for (let i = 0; i < 3; i++) yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, i)))
       yield* first.until(3)
       // listen installs the handler before it suspends, so a fiber started immediately has installed it
       const l2 = yield* Effect.forkChild(b.listen(second.listener), { startImmediately: true })
-      for (let i = 3; i < 6; i++) yield* a.write(mkFrame(b.mac, a.mac, i))
+      for (let i = 3; i < 6; i++) yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, i)))
       yield* second.until(3)
       assert.deepEqual(first.seqs(), [0, 1, 2])
       assert.deepEqual(second.seqs(), [3, 4, 5])
@@ -95,17 +124,17 @@ describe("Vnetif: basics", () => {
       const b = yield* Vnetif.make()
       const s = sink()
       const listening = yield* Effect.forkChild(b.listen(s.listener), { startImmediately: true })
-      yield* a.write(mkFrame(b.mac, a.mac, 0))
+      yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, 0)))
       yield* s.until(1)
       assert.equal(listening.pollUnsafe(), undefined)
       yield* b.disconnect
       const exit = yield* Fiber.await(listening)
       assert.ok(Exit.isSuccess(exit), "listen returns normally")
       yield* b.disconnect
-      const e = netifFailure(yield* Effect.exit(b.write(mkFrame(a.mac, b.mac, 1))))
+      const e = vnetifFailure(yield* Effect.exit(toEffect(b.transmit(mkFrame(a.mac, b.mac, 1)))))
       assert.equal(e.reason, "Disconnected")
       assert.equal((yield* b.stats).rxPackets, 1, "stats survive the disconnect")
-      yield* a.write(mkFrame(b.mac, a.mac, 2)) // b's port is gone: flooded to nobody, not an error
+      yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, 2))) // b's port is gone: flooded to nobody, not an error
       yield* b.listen(s.listener) // listen on a disconnected device returns at once
     }))))
 
@@ -125,11 +154,14 @@ describe("Vnetif: basics", () => {
         }),
         { startImmediately: true },
       )
-      for (let i = 0; i < 10; i++) yield* a.write(mkFrame(b.mac, a.mac, i))
+      for (let i = 0; i < 10; i++) yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, i)))
       yield* Deferred.await(entered)
       const disconnecting = yield* Effect.forkChild(b.disconnect, { startImmediately: true })
       assert.equal(disconnecting.pollUnsafe(), undefined)
-      assert.equal(netifFailure(yield* Effect.exit(b.write(mkFrame(a.mac, b.mac, 0)))).reason, "Disconnected")
+      assert.equal(
+        vnetifFailure(yield* Effect.exit(toEffect(b.transmit(mkFrame(a.mac, b.mac, 0))))).reason,
+        "Disconnected",
+      )
       yield* Deferred.succeed(gate, undefined)
       yield* Fiber.join(disconnecting)
       yield* Fiber.join(listening)
@@ -148,7 +180,7 @@ describe("Vnetif: basics", () => {
         }),
         { startImmediately: true },
       )
-      for (let i = 0; i < 3; i++) yield* a.write(mkFrame(b.mac, a.mac, i))
+      for (let i = 0; i < 3; i++) yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, i)))
       yield* Fiber.join(listening)
       assert.deepEqual(got, [0, 1])
     }))))
@@ -165,25 +197,28 @@ describe("Vnetif: errors, MTU, stats", () => {
       yield* Effect.forkScoped(small.listen(ss.listener))
       yield* jumbo2.ready
       yield* small.ready
-      yield* jumbo.write(mkFrame(BCAST, jumbo.mac, 0, 9014))
-      yield* jumbo.write(mkFrame(BCAST, jumbo.mac, 1, 1514))
+      yield* toEffect(jumbo.transmit(mkFrame(BCAST, jumbo.mac, 0, 9014)))
+      yield* toEffect(jumbo.transmit(mkFrame(BCAST, jumbo.mac, 1, 1514)))
       yield* sj.until(2)
       yield* ss.until(1)
       assert.deepEqual(sj.seqs(), [0, 1])
       assert.ok(sj.frames.every(intact))
       assert.deepEqual(ss.seqs(), [1])
       assert.equal((yield* small.stats).rxDrops, 1, "too large for the receiver: dropped and counted there")
-      const e = netifFailure(yield* Effect.exit(small.write(mkFrame(BCAST, small.mac, 2, 1515))))
+      const e = vnetifFailure(yield* Effect.exit(toEffect(small.transmit(mkFrame(BCAST, small.mac, 2, 1515)))))
       assert.equal(e.reason, "FrameTooLarge")
       assert.equal((yield* small.stats).txErrors, 1)
-      assert.equal(netifFailure(yield* Effect.exit(jumbo.write(new Uint8Array(9015)))).reason, "FrameTooLarge")
+      assert.equal(
+        vnetifFailure(yield* Effect.exit(toEffect(jumbo.transmit(new Uint8Array(9015))))).reason,
+        "FrameTooLarge",
+      )
     }))))
 
   it("counts rx/tx bytes, packets and drops; resetStats zeroes them", () =>
     run(withSwitch(Effect.gen(function* () {
       const a = yield* Vnetif.make()
       const b = yield* Vnetif.make({ queueCapacity: 4 })
-      yield* a.write(mkFrame(b.mac, a.mac, 0, 100)) // b has no handler yet: dropped
+      yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, 0, 100))) // b has no handler yet: dropped
       const entered = yield* Deferred.make<void>()
       const gate = yield* Deferred.make<void>()
       const s = sink()
@@ -196,13 +231,13 @@ describe("Vnetif: errors, MTU, stats", () => {
           : s.listener(f)
       ))
       yield* b.ready
-      yield* a.write(mkFrame(b.mac, a.mac, 1, 100))
+      yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, 1, 100)))
       yield* Deferred.await(entered) // the handler holds frame 1
-      for (let i = 2; i <= 10; i++) yield* a.write(mkFrame(b.mac, a.mac, i, 100)) // 4 fit in the queue, 5 dropped
+      for (let i = 2; i <= 10; i++) yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, i, 100))) // 4 fit in the queue, 5 dropped
       yield* Deferred.succeed(gate, undefined)
       yield* s.until(5)
-      yield* b.write(mkFrame(a.mac, b.mac, 11, 200))
-      yield* a.write(new Uint8Array(5)) // a runt
+      yield* toEffect(b.transmit(mkFrame(a.mac, b.mac, 11, 200)))
+      yield* toEffect(a.transmit(new Uint8Array(5))) // a runt
       assert.deepEqual(yield* a.stats, {
         rxBytes: 0,
         rxPackets: 0,
@@ -222,7 +257,7 @@ describe("Vnetif: errors, MTU, stats", () => {
       assert.deepEqual(s.seqs(), [1, 2, 3, 4, 5])
       yield* b.resetStats
       assert.deepEqual(yield* b.stats, { rxBytes: 0, rxPackets: 0, txBytes: 0, txPackets: 0, rxDrops: 0, txErrors: 0 })
-      yield* a.write(mkFrame(b.mac, a.mac, 12, 100))
+      yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, 12, 100)))
       yield* s.until(6)
       yield* b.disconnect
       assert.equal((yield* b.stats).rxPackets, 1, "the final counters are kept after disconnect")
@@ -245,15 +280,15 @@ describe("Vnetif: monitor, ready, lifetime", () => {
       yield* Effect.forkScoped(b.listen(sb.listener))
       yield* a.ready
       yield* b.ready
-      yield* a.write(mkFrame(b.mac, a.mac, 0))
+      yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, 0)))
       yield* sb.until(1) // delivery is asynchronous: wait for it so the order of b's events is fixed
-      yield* b.write(mkFrame(a.mac, b.mac, 1))
-      yield* Effect.exit(a.write(new Uint8Array(2000))) // refused: not seen
+      yield* toEffect(b.transmit(mkFrame(a.mac, b.mac, 1)))
+      yield* Effect.exit(toEffect(a.transmit(new Uint8Array(2000)))) // refused: not seen
       yield* sa.until(1)
       assert.deepEqual(seenA, [["out", 0], ["in", 1]])
       assert.deepEqual(seenB, [["in", 0], ["out", 1]])
       yield* a.monitor(undefined)
-      yield* a.write(mkFrame(b.mac, a.mac, 2))
+      yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, 2)))
       yield* sb.until(2)
       assert.equal(seenA.length, 2)
       assert.deepEqual(seenB, [["in", 0], ["out", 1], ["in", 2]])
@@ -285,7 +320,7 @@ describe("Vnetif: monitor, ready, lifetime", () => {
           return seqOf(f) % 2 === 0 ? Effect.die(new Error("handler bug")) : Effect.void
         }))
         yield* b.ready
-        for (let i = 0; i < 6; i++) yield* a.write(mkFrame(b.mac, a.mac, i))
+        for (let i = 0; i < 6; i++) yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, i)))
         yield* yieldUntil(() => got.length >= 6, "6 frames delivered")
         assert.deepEqual(got, range(0, 6))
         assert.equal(warnings, 3)
@@ -309,7 +344,10 @@ describe("Vnetif: monitor, ready, lifetime", () => {
       yield* Fiber.join(listening)
       assert.equal((yield* sw.ports).length, 0, "the port is unregistered")
       assert.equal(yield* sw.activeReaders, 0)
-      assert.equal(netifFailure(yield* Effect.exit(dev.write(mkFrame(BCAST, dev.mac, 0)))).reason, "Disconnected")
+      assert.equal(
+        vnetifFailure(yield* Effect.exit(toEffect(dev.transmit(mkFrame(BCAST, dev.mac, 0))))).reason,
+        "Disconnected",
+      )
     })))
 
   it("Switch.layer + Vnetif.layer compose into a device", () =>
@@ -317,7 +355,7 @@ describe("Vnetif: monitor, ready, lifetime", () => {
       Effect.gen(function* () {
         const dev = yield* Vnetif
         assert.equal(dev.id, 0)
-        yield* dev.write(mkFrame(BCAST, dev.mac, 0))
+        yield* toEffect(dev.transmit(mkFrame(BCAST, dev.mac, 0)))
         assert.equal((yield* dev.stats).txPackets, 1)
       }).pipe(Effect.provide(Vnetif.layer().pipe(Layer.provide(Switch.layer({ mode: "hub" }))))),
     ))

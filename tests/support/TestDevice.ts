@@ -4,9 +4,9 @@
  * - {@link rawPort}: a raw port on the switch (a `Vnetif` with a recording listener). The test injects frames with
  *   `send` and waits for what the stacks emit with `next(match)` — by Deferred, never by sleeping, with a real-time
  *   safety net so a broken test fails instead of hanging (it also works under `TestClock`).
- * - {@link fakeDevice}: a `NetworkDeviceShape` that is not on any switch: `inject(frame)` runs the stack's receive
+ * - {@link fakeDevice}: a `VnetifShape` that is not on any switch: `inject(frame)` runs the stack's receive
  *   path synchronously on the test fiber (for fuzzing the whole stack frame by frame), `sent` records every frame
- *   the stack writes.
+ *   the stack transmits.
  * - Frame builders and parsers written with the wire codecs (`EthernetRepr`, `ArpRepr`, `Ipv4Repr`, `UdpRepr`,
  *   `Icmpv4Repr`), and runners (`run` live clock, `runTest` TestClock).
  *
@@ -22,7 +22,8 @@ import type * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
 import { Backend, type FrameListener } from "../../src/link/Backend.ts"
 import { Switch, type SwitchShape } from "../../src/link/Switch.ts"
-import { type NetifStats, type NetworkDeviceShape, Vnetif } from "../../src/link/Vnetif.ts"
+import { Vnetif, type VnetifShape, type VnetifStats } from "../../src/link/Vnetif.ts"
+import { effectful } from "../../src/util/Transmit.ts"
 import { ARP_PACKET_LEN, ArpPacket, ArpRepr } from "../../src/wire/Arp.ts"
 import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetFrame, EthernetRepr, EtherType } from "../../src/wire/Ethernet.ts"
@@ -133,7 +134,7 @@ export interface RawPort extends Recorder {
   /** The port's MAC. */
   readonly mac: MacAddress
   /** The underlying device. */
-  readonly device: NetworkDeviceShape
+  readonly device: VnetifShape
   /** Sends a frame (a fresh buffer each time: ownership passes to the switch). */
   readonly send: (frame: Uint8Array) => Effect.Effect<void>
 }
@@ -143,19 +144,20 @@ export const rawPort = (options?: { readonly mtu?: number }): Effect.Effect<RawP
   Effect.gen(function* () {
     const device = yield* Effect.orDie(Vnetif.make(options?.mtu === undefined ? {} : { mtu: options.mtu }))
     const rec = recorder()
+    const send = effectful(device.transmit)
     const listener: FrameListener = (f) => Effect.sync(() => rec.record(f))
     yield* Effect.forkScoped(device.listen(listener))
     yield* device.ready
-    return { ...rec, mac: device.mac, device, send: (f) => Effect.orDie(device.write(f)) }
+    return { ...rec, mac: device.mac, device, send: (f) => Effect.orDie(send(f)) }
   })
 
 /** A device that is on no switch: the test drives the stack's receive path directly. */
 export interface FakeDevice {
   /** The device value (provide it as `Vnetif`). */
-  readonly device: NetworkDeviceShape
+  readonly device: VnetifShape
   /** A Layer providing it as `Vnetif`. */
   readonly layer: Layer.Layer<Vnetif>
-  /** Frames the stack wrote, in order. */
+  /** Frames the stack transmitted, in order. */
   readonly sent: Recorder
   /** Runs the stack's receive path on `frame`, on the calling fiber. */
   readonly inject: (frame: Uint8Array) => Effect.Effect<void>
@@ -170,13 +172,16 @@ export const fakeDevice = (options?: {
   const sent = recorder()
   let handler: FrameListener | undefined
   const ready = Deferred.makeUnsafe<void>()
-  const zero: NetifStats = { rxBytes: 0, rxPackets: 0, txBytes: 0, txPackets: 0, rxDrops: 0, txErrors: 0 }
-  const device: NetworkDeviceShape = {
+  const zero: VnetifStats = { rxBytes: 0, rxPackets: 0, txBytes: 0, txPackets: 0, rxDrops: 0, txErrors: 0 }
+  const device: VnetifShape = {
     id: 0,
     mac: options?.mac ?? (0x025000000063 as MacAddress),
     mtu: options?.mtu ?? 1500,
     checksum: options?.checksum ?? ChecksumCapabilities.all,
-    write: (f) => Effect.sync(() => sent.record(f)),
+    transmit: (f) => {
+      sent.record(f)
+      return undefined
+    },
     listen: (h) =>
       Effect.suspend(() => {
         handler = h

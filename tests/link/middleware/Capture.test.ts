@@ -33,19 +33,19 @@ import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import { TestClock } from "effect/testing"
-import { Backend } from "../../src/link/Backend.ts"
-import { Capture, type CaptureOptions, PacketCapture } from "../../src/link/Capture.ts"
-import { Impairment, type ImpairmentSpec } from "../../src/link/Impairment.ts"
-import { LinkMetricKeys, LinkMetrics, LinkMetricsService } from "../../src/link/Metrics.ts"
-import { Switch } from "../../src/link/Switch.ts"
-import { Trace } from "../../src/link/Trace.ts"
-import { Stack, type StackHandle } from "../../src/Stack.ts"
-import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
-import { EtherType } from "../../src/wire/Ethernet.ts"
-import { IpProtocol } from "../../src/wire/Ipv4.ts"
-import type { MacAddress } from "../../src/wire/MacAddress.ts"
-import { parseCapture, type PcapngFile, type PcapPacket } from "../../src/wire/Pcap.ts"
-import { TcpRepr } from "../../src/wire/Tcp.ts"
+import { Backend } from "../../../src/link/Backend.ts"
+import { Capture, type CaptureOptions, PacketCapture } from "../../../src/link/middleware/Capture.ts"
+import { Impairment, type ImpairmentSpec } from "../../../src/link/middleware/Impairment.ts"
+import { LinkMetricKeys, LinkMetrics, LinkMetricsService } from "../../../src/link/middleware/Metrics.ts"
+import { Switch } from "../../../src/link/Switch.ts"
+import { Trace } from "../../../src/link/middleware/Trace.ts"
+import { Stack, type StackHandle } from "../../../src/Stack.ts"
+import { ChecksumCapabilities } from "../../../src/wire/Checksum.ts"
+import { EtherType } from "../../../src/wire/Ethernet.ts"
+import { IpProtocol } from "../../../src/wire/Ipv4.ts"
+import type { MacAddress } from "../../../src/wire/MacAddress.ts"
+import { parseCapture, type PcapngFile, type PcapPacket } from "../../../src/wire/Pcap.ts"
+import { TcpRepr } from "../../../src/wire/Tcp.ts"
 import {
   echoRequest,
   ethFrame,
@@ -56,7 +56,8 @@ import {
   run,
   runTest,
   udpDatagram,
-} from "../support/TestDevice.ts"
+} from "../../support/TestDevice.ts"
+import { toEffect } from "../../../src/util/Transmit.ts"
 
 // ---- helpers -------------------------------------------------------------------------------------------------------
 
@@ -267,9 +268,9 @@ describe("Capture: to a Sink", () => {
       const a = yield* imp.register()
       const b = yield* imp.register()
       yield* imp.setListener(b.id, () => Effect.void)
-      yield* imp.write(a.id, ethFrame(b.mac, a.mac, 0x88b5, pattern(50)))
+      yield* toEffect(imp.transmit(a.id, ethFrame(b.mac, a.mac, 0x88b5, pattern(50))))
       yield* TestClock.adjust("3 millis")
-      yield* imp.write(a.id, ethFrame(b.mac, a.mac, 0x88b5, pattern(50, 2)))
+      yield* toEffect(imp.transmit(a.id, ethFrame(b.mac, a.mac, 0x88b5, pattern(50, 2))))
       yield* TestClock.adjust("20 millis")
       yield* cap.capture.close
       assert.deepEqual(packetsOf(concat(mem.chunks)).map((p) => p.timestamp), [10_000_000n, 13_000_000n])
@@ -389,10 +390,10 @@ describe("Capture: the whole switch (promiscuous listener) to a file", () => {
       const cap = yield* Capture.wrap(sw, mem.sink, { ports: [1] })
       const a = yield* cap.register()
       const b = yield* cap.register({ mtu: 100 })
-      yield* cap.write(a.id, ethFrame(MAC_B, MAC_A, 0x88b5, pattern(50))) // port 0: not captured
-      yield* cap.write(b.id, ethFrame(MAC_A, MAC_B, 0x88b5, pattern(50)))
-      yield* Effect.exit(cap.write(b.id, ethFrame(MAC_A, MAC_B, 0x88b5, pattern(101)))) // FrameTooLarge
-      yield* cap.write(b.id, new Uint8Array(10)) // runt
+      yield* toEffect(cap.transmit(a.id, ethFrame(MAC_B, MAC_A, 0x88b5, pattern(50)))) // port 0: not captured
+      yield* toEffect(cap.transmit(b.id, ethFrame(MAC_A, MAC_B, 0x88b5, pattern(50))))
+      yield* Effect.exit(toEffect(cap.transmit(b.id, ethFrame(MAC_A, MAC_B, 0x88b5, pattern(101))))) // FrameTooLarge
+      yield* toEffect(cap.transmit(b.id, new Uint8Array(10))) // runt
       const st = yield* cap.capture.close
       assert.equal(st.frames, 1)
       assert.equal(packetsOf(concat(mem.chunks)).length, 1)
@@ -613,7 +614,7 @@ describe("Trace", () => {
         Effect.provide(Logger.layer([Logger.make((o) => void lines.push(String(o.message)))])),
       )
       const a = yield* tr.register()
-      yield* tr.write(a.id, ethFrame(MAC_B, MAC_A, 0x88b5, pattern(30)))
+      yield* toEffect(tr.transmit(a.id, ethFrame(MAC_B, MAC_A, 0x88b5, pattern(30))))
       assert.deepEqual(yield* tr.trace.stats, { lines: 0, dropped: 0, enabled: false })
       assert.deepEqual(lines, [])
     })))
@@ -656,7 +657,7 @@ describe("LinkMetrics", () => {
             const b = yield* Stack.make({ cidr: "10.0.0.2/24" })
             yield* a.icmp.ping(b.address)
             // 20 bytes from port 0: smallFrameLoss drops it
-            yield* backend.write(a.vnetif.id, new Uint8Array(20).fill(0xff))
+            yield* toEffect(backend.transmit(a.vnetif.id, new Uint8Array(20).fill(0xff)))
             const s = yield* m.publish
             assert.equal(s.name, "lab")
             assert.equal(s.ports.length, 2)
@@ -701,7 +702,9 @@ describe("LinkMetrics", () => {
           const a = yield* backend.register()
           const b = yield* backend.register()
           yield* backend.setListener(b.id, () => Effect.void)
-          for (let i = 0; i < 3; i++) yield* backend.write(a.id, ethFrame(MAC_B, MAC_A, 0x88b5, pattern(50)))
+          for (let i = 0; i < 3; i++) {
+            yield* toEffect(backend.transmit(a.id, ethFrame(MAC_B, MAC_A, 0x88b5, pattern(50))))
+          }
           const key = Metric.withAttributes(LinkMetricKeys.linkFrames, { link: "switch", direction: "tx" })
           assert.equal((yield* Metric.value(key)).count, 0, "nothing before the first interval")
           yield* TestClock.adjust("1 second")

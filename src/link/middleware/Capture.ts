@@ -9,9 +9,10 @@
  *    with another monitor by hand).
  * 2. The whole switch, or some of its ports: `Capture.layer(target)` / `Capture.wrap(backend, target)` is a
  *    promiscuous listener in the form of a {@link Backend} middleware (mirage's backend listener): it records every
- *    frame that the backend below *accepted* from a `write` of any port (or of the ports in `options.ports`), once
- *    per write, at the time of the write. Frames refused by the backend (too large, port closed) and runts are not
- *    recorded, so the number of recorded frames equals the sum of the ports' `txPackets`. Put it directly above the
+ *    frame that the backend below *accepted* from a `transmit` of any port (or of the ports in `options.ports`),
+ *    once per transmit, synchronously within the call (its `transmit` calls the one below, then records). Frames
+ *    refused by the backend (too large, port closed) and runts are not recorded, so the number of recorded frames
+ *    equals the sum of the ports' `txPackets`. Put it directly above the
  *    Switch to record the wire as the receivers see it: below an `Impairment` it records corrupted, duplicated and
  *    delayed frames as they really went (and not the lost ones); above it, what the stacks wrote.
  * 3. By hand: `Capture.make(target)` gives a {@link CaptureHandle} whose `record(frame, direction?)` is a plain
@@ -57,11 +58,11 @@ import * as Schema from "effect/Schema"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import type * as Scope from "effect/Scope"
-import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
-import { Pcap, Pcapng, type PcapResolution, type PcapWriteOptions } from "../wire/Pcap.ts"
-import { Backend, type BackendError, type BackendShape, forwardBackend, MAX_PORT_ID, type PortId } from "./Backend.ts"
+import type { TaggedErrorClass } from "../../util/TaggedErrorClass.ts"
+import { Pcap, Pcapng, type PcapResolution, type PcapWriteOptions } from "../../wire/Pcap.ts"
+import { Backend, type BackendError, type BackendShape, forwardBackend, MAX_PORT_ID, type PortId } from "../Backend.ts"
 import { dropCountersOf, type LinkDropSource } from "./Metrics.ts"
-import type { FrameDirection, FrameMonitor, NetworkDeviceShape } from "./Vnetif.ts"
+import type { FrameDirection, FrameMonitor, VnetifShape } from "../Vnetif.ts"
 
 /** File format of a capture. */
 export type CaptureFormat = "pcap" | "pcapng"
@@ -407,7 +408,7 @@ const make = <E = never, R = never>(
 const monitorOf = (handle: CaptureHandle): FrameMonitor => (direction, frame) => handle.record(frame, direction)
 
 const device = <E = never, R = never>(
-  dev: NetworkDeviceShape,
+  dev: VnetifShape,
   target: CaptureTarget<E, R>,
   options?: CaptureOptions,
 ): Effect.Effect<CaptureHandle, CaptureError, Scope.Scope | R> =>
@@ -427,14 +428,21 @@ const wrap = <E = never, R = never>(
   Effect.gen(function* () {
     const capture = yield* make(target, { interfaceName: "switch", ...options })
     const filter = options?.ports === undefined ? undefined : new Set(options.ports)
-    const write = (id: PortId, frame: Uint8Array): Effect.Effect<void, BackendError> => {
-      if (filter !== undefined && !filter.has(id)) return inner.write(id, frame)
-      return Effect.map(inner.write(id, frame), () => {
-        if (frame.length >= ETHERNET_HEADER_LEN) capture.record(frame)
-      })
-    }
+    const innerTransmit = inner.transmit
+    const record = capture.record
+    const transmit = filter === undefined
+      ? (id: PortId, frame: Uint8Array): BackendError | undefined => {
+        const e = innerTransmit(id, frame)
+        if (e === undefined && frame.length >= ETHERNET_HEADER_LEN) record(frame)
+        return e
+      }
+      : (id: PortId, frame: Uint8Array): BackendError | undefined => {
+        const e = innerTransmit(id, frame)
+        if (e === undefined && frame.length >= ETHERNET_HEADER_LEN && filter.has(id)) record(frame)
+        return e
+      }
     return forwardBackend(inner, {
-      write,
+      transmit,
       dropCounters: dropCountersOf(inner),
       capture,
     })
@@ -458,11 +466,11 @@ export const Capture: {
   ) => Effect.Effect<CaptureHandle, CaptureError, Scope.Scope | R>
   /** Records every frame in and out of a device (through its monitor) until the Scope closes. */
   readonly device: <E = never, R = never>(
-    device: NetworkDeviceShape,
+    device: VnetifShape,
     target: CaptureTarget<E, R>,
     options?: CaptureOptions,
   ) => Effect.Effect<CaptureHandle, CaptureError, Scope.Scope | R>
-  /** A promiscuous Backend middleware: records every frame the backend below accepts from a write. */
+  /** A promiscuous Backend middleware: records every frame the backend below accepts from a transmit. */
   readonly wrap: <E = never, R = never>(
     backend: BackendShape,
     target: CaptureTarget<E, R>,

@@ -57,9 +57,9 @@ import type * as Scope from "effect/Scope"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
-import { Backend, type BackendError, type BackendShape } from "./Backend.ts"
-import { Switch, type SwitchOptions } from "./Switch.ts"
+import type { TaggedErrorClass } from "../../util/TaggedErrorClass.ts"
+import { Backend, type BackendError, type BackendShape } from "../Backend.ts"
+import { Switch, type SwitchOptions } from "../Switch.ts"
 import { type FrameWire, Uplink, type UplinkHandle, type UplinkStats } from "./Uplink.ts"
 
 // ---- errors -----------------------------------------------------------------------------------------------------

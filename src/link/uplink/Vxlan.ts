@@ -50,9 +50,9 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
-import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
-import { Backend, type BackendError, type BackendShape } from "./Backend.ts"
-import { Switch, type SwitchOptions } from "./Switch.ts"
+import type { TaggedErrorClass } from "../../util/TaggedErrorClass.ts"
+import { Backend, type BackendError, type BackendShape } from "../Backend.ts"
+import { Switch, type SwitchOptions } from "../Switch.ts"
 import { type FrameWire, Uplink, type UplinkHandle } from "./Uplink.ts"
 
 // ---- errors -----------------------------------------------------------------------------------------------------

@@ -20,12 +20,13 @@ import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
-import type { BackendError, FrameListener, PortInfo } from "../../src/link/Backend.ts"
-import { Impairment, type ImpairmentHandle, type ImpairmentSpec } from "../../src/link/Impairment.ts"
-import { Switch, type SwitchShape } from "../../src/link/Switch.ts"
-import { Stack } from "../../src/Stack.ts"
-import { ip, pattern } from "../support/TestDevice.ts"
-import { mkFrame, range, runTest, seqOf, yieldUntil } from "./_support.ts"
+import type { BackendError, FrameListener, PortInfo } from "../../../src/link/Backend.ts"
+import { Impairment, type ImpairmentHandle, type ImpairmentSpec } from "../../../src/link/middleware/Impairment.ts"
+import { Switch, type SwitchShape } from "../../../src/link/Switch.ts"
+import { Stack } from "../../../src/Stack.ts"
+import { ip, pattern } from "../../support/TestDevice.ts"
+import { mkFrame, range, runTest, seqOf, yieldUntil } from "../_support.ts"
+import { toEffect } from "../../../src/util/Transmit.ts"
 
 /** A listener that records each frame's sequence number and its arrival time (Clock ms). */
 interface Timed {
@@ -65,7 +66,7 @@ const rig = (spec: ImpairmentSpec): Effect.Effect<Rig, BackendError, Scope.Scope
     const b = yield* imp.register()
     const rx = timed()
     yield* imp.setListener(b.id, rx.listener)
-    const send = (seq: number, size = 64) => imp.write(a.id, mkFrame(b.mac, a.mac, seq, size))
+    const send = (seq: number, size = 64) => toEffect(imp.transmit(a.id, mkFrame(b.mac, a.mac, seq, size)))
     return { sw, imp, a, b, rx, send }
   })
 
@@ -287,7 +288,7 @@ describe("Shaping: lifetime, replay, validation", () => {
       const b = yield* imp.register()
       const rx = timed()
       yield* imp.setListener(b.id, rx.listener)
-      yield* imp.write(a.id, mkFrame(b.mac, a.mac, 7))
+      yield* toEffect(imp.transmit(a.id, mkFrame(b.mac, a.mac, 7)))
       assert.equal((yield* imp.stats).inFlight, 1)
       yield* Scope.close(scope, Exit.void)
       yield* yieldUntil(() => rx.seqs.length === 1, "scope close")

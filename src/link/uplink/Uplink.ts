@@ -12,7 +12,7 @@
  *   unicast, and unicast to MACs learned on the uplink) to `wire.send`, synchronously, on the port's reader fiber.
  *   The frame stays read-only; a wire that needs it after `send` returns copies it.
  * - wire → backend: a fiber runs `wire.receive`, which writes every frame from the wire into the backend *from the
- *   uplink port*, so the switch learns the outside MACs on that port exactly as for a local device. Frames from the
+ *   uplink port* (`Backend.transmit`), so the switch learns the outside MACs on that port exactly as for a local device. Frames from the
  *   wire are fresh buffers, owned by the backend from then on (the zero-copy contract of `Backend.ts`).
  *
  * The uplink port's MAC (`02:50:` + id) is never used on the wire: an uplink is a bridge port, frames keep their own
@@ -39,7 +39,7 @@ import type * as Scope from "effect/Scope"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
-import { MacAddress } from "../wire/MacAddress.ts"
+import { MacAddress } from "../../wire/MacAddress.ts"
 import {
   Backend,
   BackendError,
@@ -48,8 +48,8 @@ import {
   type PortInfo,
   type PortStats,
   type RegisterOptions,
-} from "./Backend.ts"
-import { fold, sum } from "../wire/Checksum.ts"
+} from "../Backend.ts"
+import { fold, sum } from "../../wire/Checksum.ts"
 
 /** A source and sink of Ethernet frames outside the process: what an uplink bridges a backend port to. */
 export interface FrameWire {
@@ -168,14 +168,12 @@ const attach = (
     }
     yield* backend.setListener(id, listener)
 
-    const onRefused = (cause: Cause.Cause<BackendError>): Effect.Effect<void> => {
-      fromWireRefused++
-      return Cause.hasInterrupts(cause) ? Effect.failCause(cause as Cause.Cause<never>) : Effect.void
-    }
+    const transmit = backend.transmit
     const deliver = (frame: Uint8Array): Effect.Effect<void> => {
       fromWire++
       fromWireBytes += frame.length
-      return Effect.catchCause(backend.write(id, frame), onRefused)
+      if (transmit(id, frame) !== undefined) fromWireRefused++
+      return Effect.void
     }
     yield* Effect.forkScoped(
       wire.receive(deliver).pipe(

@@ -37,7 +37,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import { MacAddress } from "../wire/MacAddress.ts"
+import { MacAddress } from "../../wire/MacAddress.ts"
 import {
   Backend,
   type BackendError,
@@ -47,7 +47,7 @@ import {
   type PortId,
   portMac,
   type PortStats,
-} from "./Backend.ts"
+} from "../Backend.ts"
 
 /** A backend (middleware) that reports its own drops, by reason. */
 export interface LinkDropSource {

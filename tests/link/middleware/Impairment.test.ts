@@ -19,12 +19,13 @@ import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
-import { Backend, BackendError, type BackendShape, type PortInfo } from "../../src/link/Backend.ts"
-import { Impairment, type ImpairmentHandle, type ImpairmentSpec } from "../../src/link/Impairment.ts"
-import { Switch, type SwitchShape } from "../../src/link/Switch.ts"
-import { Stack } from "../../src/Stack.ts"
-import { ip, pattern, pollUntil } from "../support/TestDevice.ts"
-import { intact, mkFrame, range, run, runTest, seqOf, type Sink, sink, yieldUntil } from "./_support.ts"
+import { Backend, BackendError, type BackendShape, type PortInfo } from "../../../src/link/Backend.ts"
+import { Impairment, type ImpairmentHandle, type ImpairmentSpec } from "../../../src/link/middleware/Impairment.ts"
+import { Switch, type SwitchShape } from "../../../src/link/Switch.ts"
+import { Stack } from "../../../src/Stack.ts"
+import { ip, pattern, pollUntil } from "../../support/TestDevice.ts"
+import { intact, mkFrame, range, run, runTest, seqOf, type Sink, sink, yieldUntil } from "../_support.ts"
+import { toEffect } from "../../../src/util/Transmit.ts"
 
 const FENCE = 0xffff_ffff
 
@@ -61,11 +62,11 @@ const rigOn = (sw: SwitchShape, imp: ImpairmentHandle): Effect.Effect<Rig, Backe
     const isFence = (f: Uint8Array): boolean => f[6 + 5] === (c.mac & 0xff) && seqOf(f) === FENCE
     const drain = Effect.gen(function* () {
       fences++
-      yield* Effect.orDie(sw.write(c.id, mkFrame(b.mac, c.mac, FENCE)))
+      yield* Effect.orDie(toEffect(sw.transmit(c.id, mkFrame(b.mac, c.mac, FENCE))))
       yield* yieldUntil(() => sb.frames.filter(isFence).length === fences, `fence ${fences}`)
       return sb.frames.filter((f) => !isFence(f))
     })
-    const send = (seq: number, size = 64) => imp.write(a.id, mkFrame(b.mac, a.mac, seq, size))
+    const send = (seq: number, size = 64) => toEffect(imp.transmit(a.id, mkFrame(b.mac, a.mac, seq, size)))
     return { sw, imp, a, b, c, sb, send, drain }
   })
 
@@ -146,7 +147,7 @@ describe("Impairment: uniform loss", () => {
       const imp = yield* Impairment.wrap(sw, { ports: [2], loss: { probability: 1 } })
       const r = yield* rigOn(sw, imp) // a = 0, b = 1, c = 2
       yield* sendAll(r, range(0, 10))
-      yield* imp.write(r.c.id, mkFrame(r.b.mac, r.c.mac, 99)) // port 2 is impaired: lost
+      yield* toEffect(imp.transmit(r.c.id, mkFrame(r.b.mac, r.c.mac, 99))) // port 2 is impaired: lost
       assert.deepEqual((yield* r.drain).map(seqOf), range(0, 10))
       const st = yield* imp.stats
       assert.equal(st.frames, 1, "frames from unlisted ports are not even seen")
@@ -273,7 +274,7 @@ describe("Impairment: partition", () => {
       const r = yield* rigOn(sw, imp)
       yield* imp.setPartitioned(true)
       yield* r.send(1)
-      yield* imp.write(r.c.id, mkFrame(r.b.mac, r.c.mac, 2))
+      yield* toEffect(imp.transmit(r.c.id, mkFrame(r.b.mac, r.c.mac, 2)))
       assert.deepEqual((yield* r.drain).map(seqOf), [2])
     })))
 })
@@ -283,7 +284,7 @@ describe("Impairment: trailing bytes", () => {
     run(Effect.gen(function* () {
       const r = yield* rig({ trailingBytes: { max: 9 } })
       const originals = range(0, 2000).map((s) => mkFrame(r.b.mac, r.a.mac, s, 64))
-      for (const f of originals) yield* r.imp.write(r.a.id, f)
+      for (const f of originals) yield* toEffect(r.imp.transmit(r.a.id, f))
       const got = yield* r.drain
       assert.equal(got.length, 2000)
       const histogram = new Array<number>(10).fill(0)
@@ -309,7 +310,7 @@ describe("Impairment: trailing bytes", () => {
     run(Effect.gen(function* () {
       const r = yield* rig({ trailingBytes: { max: 9 } })
       const small = yield* r.imp.register({ mtu: 100 })
-      for (let i = 0; i < 50; i++) yield* r.imp.write(small.id, mkFrame(r.b.mac, small.mac, i, 110))
+      for (let i = 0; i < 50; i++) yield* toEffect(r.imp.transmit(small.id, mkFrame(r.b.mac, small.mac, i, 110)))
       const got = (yield* r.drain).filter((f) => (f[11] & 0xff) === (small.mac & 0xff))
       assert.equal(got.length, 50)
       assert.ok(got.every((f) => f.length >= 110 && f.length <= 114))
@@ -443,7 +444,7 @@ describe("Impairment: corruption", () => {
           },
         )
         const originals = range(0, 500).map((s) => mkFrame(r.b.mac, r.a.mac, s, 80))
-        for (const f of originals) yield* r.imp.write(r.a.id, f)
+        for (const f of originals) yield* toEffect(r.imp.transmit(r.a.id, f))
         const got = yield* r.drain
         assert.equal(got.length, 500)
         const positions = new Set<number>()
@@ -488,7 +489,7 @@ describe("Impairment: composition and replay", () => {
         const b = yield* backend.register()
         const sb = sink()
         yield* backend.setListener(b.id, sb.listener)
-        for (let s = 0; s < 1000; s++) yield* backend.write(a.id, mkFrame(b.mac, a.mac, s))
+        for (let s = 0; s < 1000; s++) yield* toEffect(backend.transmit(a.id, mkFrame(b.mac, a.mac, s)))
         yield* sb.until(alone.length)
         return sb.frames
       }).pipe(Effect.provide(link))

@@ -10,11 +10,11 @@ import assert from "node:assert/strict"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import { type ImpairedDevice, Impairment } from "../../src/link/Impairment.ts"
-import { Vnetif } from "../../src/link/Vnetif.ts"
-import { Simulation } from "../../src/Simulation.ts"
-import type { StackOverrides } from "../../src/Stack.ts"
-import { fnv1a, randomBytes } from "../tcp/_service.ts"
+import { type ImpairedDevice, Impairment } from "../../../src/link/middleware/Impairment.ts"
+import { Vnetif } from "../../../src/link/Vnetif.ts"
+import { Simulation } from "../../../src/Simulation.ts"
+import type { StackOverrides } from "../../../src/Stack.ts"
+import { fnv1a, randomBytes } from "../../tcp/_service.ts"
 
 const impairedDevice = (
   spec: Parameters<typeof Impairment.deviceLayer>[0],
