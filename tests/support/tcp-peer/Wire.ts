@@ -14,8 +14,9 @@ import { IpProtocol, Ipv4Packet, Ipv4Repr } from "../../../src/wire/Ipv4.ts"
 import type { Ipv4Address } from "../../../src/wire/Ipv4Address.ts"
 import type { MacAddress } from "../../../src/wire/MacAddress.ts"
 import { TcpPacket, TcpRepr } from "../../../src/wire/Tcp.ts"
+import { toEffect } from "../../../src/util/Transmit.ts"
 // ====================================================================================================================
-// ADAPTATION SECTION — the only code of the peer that calls the link backend (`register`, `setListener`, `write`,
+// ADAPTATION SECTION — the only code of the peer that calls the link backend (`register`, `setListener`, `transmit`,
 // `unregister`) or the IPv4/TCP codecs (`Ipv4Packet`, `Ipv4Repr`, `TcpPacket`, `TcpRepr`). When those contracts
 // change (e.g. a synchronous `transmit(port, frame)`, `TcpRepr.emit(repr, buf, pseudoSum, caps)`), adapt
 // `openPort`, `transmit`, `encodeTcpFrame` and `decodeTcpPacket`, and nothing else.
@@ -45,7 +46,7 @@ export const openPort = (
 
 /** Sends `frame` from `port`; the backend owns it from now on. A refused frame is a defect of the test. */
 export const transmit = (backend: BackendShape, port: PortInfo, frame: Uint8Array): Effect.Effect<void> =>
-  Effect.orDie(backend.write(port.id, frame))
+  Effect.orDie(toEffect(backend.transmit(port.id, frame)))
 
 /** What the peer needs of the IPv4 header of a frame it sends. */
 export interface IpHeader {
