@@ -40,6 +40,7 @@
  * @module
  */
 import { Assembler } from "./Assembler.ts"
+import type { TcpErrorReason } from "./TcpError.ts"
 import { type CongestionControl, type CongestionName, makeCongestion } from "./Congestion.ts"
 import { Ring } from "./Ring.ts"
 import { defaultRttConfig, type RttConfig, RttEstimator } from "./Rtt.ts"
@@ -90,9 +91,6 @@ export type TcpEvent =
   | "Reset"
   | "TimedOut"
   | "Refused"
-
-/** Why a connection ended abnormally. */
-export type TcpErrorReason = "Reset" | "TimedOut" | "Refused"
 
 /** What timed out (with {@link TcpErrorReason} "TimedOut"). */
 export type TcpTimeoutCause = "connect" | "retransmit" | "keepalive"
@@ -282,7 +280,7 @@ export class Tcb {
     windowProbes: 0,
     keepaliveProbes: 0,
   }
-  /** Set when the connection ended abnormally. */
+  /** Set when the connection ended abnormally: "Refused", "Reset" or "TimedOut" (the core sets no other reason). */
   error: TcpErrorReason | undefined = undefined
   /** Set with error "TimedOut". */
   timeoutCause: TcpTimeoutCause | undefined = undefined
@@ -1391,7 +1389,7 @@ export class Tcb {
     this.pendingRetransmit = false
     if (reason !== undefined) {
       this.error = reason
-      this.emit(reason)
+      this.emit(reason as TcpEvent)
     }
     this.emit("Closed")
     if (this.parent !== undefined) this.parent.onClosed(this)

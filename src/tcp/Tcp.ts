@@ -52,7 +52,6 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -65,15 +64,16 @@ import * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import { Ipv4, type Ipv4Datagram, type Ipv4Error } from "../ipv4/Ipv4.ts"
-import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { IpProtocol } from "../wire/Ipv4.ts"
 import { TcpPacket, TcpRepr } from "../wire/Tcp.ts"
 import type { CongestionName } from "./Congestion.ts"
 import { Listener, resetFor } from "./Listener.ts"
+import { TcpError } from "./TcpError.ts"
 import { makeTcbConfig, Tcb, type TcbConfig, type TcpState } from "./Tcb.ts"
 
 export type { TcpState } from "./Tcb.ts"
+export { TcpError, TcpErrorBase, type TcpErrorFields, type TcpErrorReason } from "./TcpError.ts"
 
 // ------------------------------------------------------------------------------------------------ configuration
 
@@ -389,31 +389,6 @@ export class Tcp extends TcpBase {
   static readonly layer: (config?: TcpConfigInput) => Layer.Layer<Tcp, TcpError, Ipv4> = (config) =>
     Layer.effect(Tcp, make(config ?? {}))
 }
-
-/** Why a TCP operation failed. */
-export type TcpErrorReason =
-  | "Refused"
-  | "Reset"
-  | "TimedOut"
-  | "Closed"
-  | "AddressInUse"
-  | "InvalidArgument"
-  | "InvalidConfig"
-  | "NoRoute"
-
-/** The fields of {@link TcpError}. */
-export interface TcpErrorFields {
-  /** Which kind of failure this is. */
-  readonly reason: TcpErrorReason
-  /** What went wrong, for a person. */
-  readonly message: string
-}
-
-/** The base class of {@link TcpError}: `Data.TaggedError` with its type spelled out (JSR explicit types). */
-export const TcpErrorBase: TaggedErrorClass<"TcpError", TcpErrorFields> = Data.TaggedError("TcpError")<TcpErrorFields>
-
-/** The TCP layer's error. */
-export class TcpError extends TcpErrorBase {}
 
 /** First ephemeral port (RFC 6335 §6). */
 export const TCP_EPHEMERAL_PORT_MIN: number = 49152
