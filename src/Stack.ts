@@ -41,7 +41,7 @@ import { Icmp } from "./icmp/Icmp.ts"
 import { Ipv4, routeFromConfig } from "./ipv4/Ipv4.ts"
 import type { Backend } from "./link/Backend.ts"
 import { Vnetif } from "./link/Vnetif.ts"
-import { Tcp, TcpConfigSchema } from "./tcp/Tcp.ts"
+import { Tcp, TcpConfig } from "./tcp/Tcp.ts"
 import { Udp } from "./udp/Udp.ts"
 import { ChecksumCapabilities } from "./wire/Checksum.ts"
 import { type Ipv4Address, Ipv4AddressFromString, Ipv4Cidr } from "./wire/Ipv4Address.ts"
@@ -123,7 +123,7 @@ export const StackConfig: Schema.Struct<{
   readonly ipv4: Schema.optional<typeof Ipv4ConfigSchema>
   readonly icmp: Schema.optional<typeof IcmpConfigSchema>
   readonly udp: Schema.optional<typeof UdpConfigSchema>
-  readonly tcp: Schema.optional<typeof TcpConfigSchema>
+  readonly tcp: Schema.optional<typeof TcpConfig>
 }> = Schema.Struct({
   /** Address and prefix length, e.g. "10.0.0.2/24". */
   cidr: Ipv4Cidr,
@@ -143,8 +143,8 @@ export const StackConfig: Schema.Struct<{
   icmp: Schema.optional(IcmpConfigSchema),
   /** UDP tunables. */
   udp: Schema.optional(UdpConfigSchema),
-  /** TCP tunables (see `TcpConfigSchema` in `tcp/Tcp.ts`). */
-  tcp: Schema.optional(TcpConfigSchema),
+  /** TCP tunables (see `TcpConfig` in `tcp/TcpConfig.ts`). */
+  tcp: Schema.optional(TcpConfig),
 })
 
 /** A decoded stack configuration. */

@@ -43,7 +43,7 @@ import { Assembler } from "./Assembler.ts"
 import type { TcpErrorReason } from "./TcpError.ts"
 import { type CongestionControl, type CongestionName, makeCongestion } from "./Congestion.ts"
 import { Ring } from "./Ring.ts"
-import { defaultRttConfig, type RttConfig, RttEstimator } from "./Rtt.ts"
+import { type RttConfig, RttEstimator } from "./Rtt.ts"
 import { Scoreboard } from "./Scoreboard.ts"
 import { EMPTY, TcpFlags, type TcpOptions, type TcpRepr, type TcpSackBlock } from "./Segment.ts"
 import { inWindow, seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqSub } from "./SeqNum.ts"
@@ -148,33 +148,11 @@ export interface TcbConfig {
   readonly maxOutOfOrderRanges: number
   /** Challenge ACKs allowed per second (RFC 5961 §7). */
   readonly challengeAckLimit: number
+  /** After {@link Tcb.orphan}: how long our FIN may stay unacknowledged before the connection is aborted (ms). */
+  readonly closeTimeoutMs: number
+  /** After {@link Tcb.orphan}: how long the connection may stay in FIN-WAIT-2 before it is aborted (ms). */
+  readonly finWait2TimeoutMs: number
 }
-
-/** Defaults tuned for a virtual LAN (1500-byte MTU). */
-export const defaultTcbConfig: TcbConfig = {
-  mss: 1460,
-  mssClamp: 0,
-  sendBufferSize: 256 * 1024,
-  recvBufferSize: 256 * 1024,
-  noDelay: false,
-  delayedAckMs: 40,
-  keepalive: undefined,
-  timeWaitMs: 1000,
-  maxRetransmits: 12,
-  maxSynRetransmits: 5,
-  connectTimeoutMs: 30000,
-  rtt: defaultRttConfig,
-  congestion: "newreno",
-  initialWindow: 10,
-  windowScaling: true,
-  timestamps: true,
-  sack: true,
-  maxOutOfOrderRanges: 32,
-  challengeAckLimit: 100,
-}
-
-/** Defaults overridden by `partial`. */
-export const makeTcbConfig = (partial: Partial<TcbConfig> = {}): TcbConfig => ({ ...defaultTcbConfig, ...partial })
 
 /** Counters of one connection. */
 export interface TcbStats {
@@ -228,8 +206,8 @@ export interface TcbInit {
   readonly iss: number
   /** Random offset added to our timestamp clock (RFC 7323 §5.4); default 0. */
   readonly tsOffset?: number
-  /** Tunables (defaults: {@link defaultTcbConfig}). */
-  readonly config?: TcbConfig
+  /** Tunables (derived from the layer's configuration: `tcbConfigOf` in `TcpConfig.ts`). */
+  readonly config: TcbConfig
 }
 
 const HOLD = -1
@@ -403,7 +381,7 @@ export class Tcb {
 
   /** A TCB in CLOSED; use {@link Tcb.connect} or {@link Tcb.accept}. */
   constructor(init: TcbInit) {
-    const config = init.config ?? defaultTcbConfig
+    const config = init.config
     this.config = config
     this.localPort = init.localPort
     this.remotePort = init.remotePort

@@ -59,7 +59,6 @@ import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import * as Result from "effect/Result"
-import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
@@ -67,138 +66,34 @@ import { Ipv4, type Ipv4Datagram, type Ipv4Error } from "../ipv4/Ipv4.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { IpProtocol } from "../wire/Ipv4.ts"
 import { TcpPacket, TcpRepr } from "../wire/Tcp.ts"
-import type { CongestionName } from "./Congestion.ts"
 import { Listener, resetFor } from "./Listener.ts"
 import { TcpError } from "./TcpError.ts"
-import { makeTcbConfig, Tcb, type TcbConfig, type TcpState } from "./Tcb.ts"
+import { Tcb, type TcpState } from "./Tcb.ts"
+import { decodeConfig } from "../util/Config.ts"
+import {
+  decodeSocketOptions,
+  tcbConfigOf,
+  TcpConfig,
+  type TcpConfigInput,
+  type TcpSocketOptions,
+  type TcpSocketOptionsInput,
+} from "./TcpConfig.ts"
 
 export type { TcpState } from "./Tcb.ts"
 export { TcpError, TcpErrorBase, type TcpErrorFields, type TcpErrorReason } from "./TcpError.ts"
 
-// ------------------------------------------------------------------------------------------------ configuration
+export {
+  TcpConfig,
+  type TcpConfigInput,
+  TcpKeepaliveConfig,
+  TcpSocketOptions,
+  type TcpSocketOptionsInput,
+} from "./TcpConfig.ts"
 
-const int = (minimum: number, maximum: number): Schema.Int =>
-  Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum, maximum })))
-
-const millis: Schema.Finite = Schema.Finite.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 86_400_000 })))
-
-/** Schema of the keepalive tunables (RFC 1122 §4.2.3.6); durations in milliseconds. */
-export const TcpKeepaliveSchema: Schema.Struct<{
-  readonly enabled: Schema.optional<Schema.Boolean>
-  readonly idle: Schema.optional<Schema.Finite>
-  readonly interval: Schema.optional<Schema.Finite>
-  readonly probes: Schema.optional<Schema.Int>
-}> = Schema.Struct({
-  /** Send keepalive probes on idle connections (default false). */
-  enabled: Schema.optional(Schema.Boolean),
-  /** Idle time before the first probe, ms (default 60 000). */
-  idle: Schema.optional(millis),
-  /** Time between unanswered probes, ms (default 10 000). */
-  interval: Schema.optional(millis),
-  /** Unanswered probes before the connection fails with "TimedOut" (default 5). */
-  probes: Schema.optional(int(1, 1000)),
-})
-
-/** The per-connection tunables (given to the layer as defaults, or to one `connect` / `listen`). */
-const socketFields = {
-  /** Send buffer, bytes (default 262 144). Below two segments, each segment waits for the peer's delayed ACK. */
-  sendBufferSize: Schema.optional(int(1024, 1 << 28)),
-  /** Receive buffer, bytes; the advertised window is its free space (default 262 144). */
-  receiveBufferSize: Schema.optional(int(1024, 1 << 28)),
-  /** Upper bound of the MSS used and advertised (default: none, the MTU decides). */
-  mssClamp: Schema.optional(int(64, 65495)),
-  /** Disable Nagle's algorithm (default false: Nagle on). */
-  noDelay: Schema.optional(Schema.Boolean),
-  /** Delayed-ACK timeout, ms, 0..200 (default 40; 0 acknowledges every segment at once). */
-  delayedAck: Schema.optional(Schema.Finite.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 200 })))),
-  /** Keepalive (default off). */
-  keepalive: Schema.optional(TcpKeepaliveSchema),
-  /** Congestion control: "newreno" (RFC 5681 + 6582, default) or "cubic" (RFC 9438). */
-  congestion: Schema.optional(Schema.Literals(["newreno", "cubic"] as const)),
-} as const
-
-/** Schema of the TCP layer's configuration. Every field is optional; durations are milliseconds. */
-export const TcpConfigSchema: Schema.Struct<{
-  readonly sendBufferSize: Schema.optional<Schema.Int>
-  readonly receiveBufferSize: Schema.optional<Schema.Int>
-  readonly mssClamp: Schema.optional<Schema.Int>
-  readonly noDelay: Schema.optional<Schema.Boolean>
-  readonly delayedAck: Schema.optional<Schema.Finite>
-  readonly keepalive: Schema.optional<typeof TcpKeepaliveSchema>
-  readonly congestion: Schema.optional<Schema.Literals<readonly ["newreno", "cubic"]>>
-  readonly timeWait: Schema.optional<Schema.Finite>
-  readonly connectTimeout: Schema.optional<Schema.Finite>
-  readonly maxRetransmits: Schema.optional<Schema.Int>
-  readonly maxSynRetransmits: Schema.optional<Schema.Int>
-  readonly initialWindow: Schema.optional<Schema.Int>
-  readonly minRto: Schema.optional<Schema.Finite>
-  readonly initialRto: Schema.optional<Schema.Finite>
-  readonly maxRto: Schema.optional<Schema.Finite>
-  readonly windowScaling: Schema.optional<Schema.Boolean>
-  readonly timestamps: Schema.optional<Schema.Boolean>
-  readonly sack: Schema.optional<Schema.Boolean>
-  readonly maxOutOfOrderRanges: Schema.optional<Schema.Int>
-  readonly challengeAckLimit: Schema.optional<Schema.Int>
-  readonly backlog: Schema.optional<Schema.Int>
-  readonly closeTimeout: Schema.optional<Schema.Finite>
-  readonly finWait2Timeout: Schema.optional<Schema.Finite>
-}> = Schema.Struct({
-  ...socketFields,
-  /** TIME-WAIT duration, ms (default 1 000: a virtual LAN has no old duplicates wandering for minutes). */
-  timeWait: Schema.optional(millis),
-  /** Connect timeout, ms (default 30 000). */
-  connectTimeout: Schema.optional(millis),
-  /** Consecutive retransmission timeouts before "TimedOut" (default 12). */
-  maxRetransmits: Schema.optional(int(1, 100)),
-  /** SYN retransmissions before "TimedOut" (default 5). */
-  maxSynRetransmits: Schema.optional(int(0, 100)),
-  /** Initial congestion window, segments (default 10, RFC 6928). */
-  initialWindow: Schema.optional(int(1, 1000)),
-  /** Lower bound of the RTO, ms (default 200). */
-  minRto: Schema.optional(millis),
-  /** RTO before the first RTT sample, ms (default 1 000). */
-  initialRto: Schema.optional(millis),
-  /** Upper bound of the RTO, ms (default 60 000). */
-  maxRto: Schema.optional(millis),
-  /** Window scaling, RFC 7323 §2 (default true). */
-  windowScaling: Schema.optional(Schema.Boolean),
-  /** Timestamps and PAWS, RFC 7323 §3–5 (default true). */
-  timestamps: Schema.optional(Schema.Boolean),
-  /** SACK, RFC 2018 / RFC 6675 (default true). */
-  sack: Schema.optional(Schema.Boolean),
-  /** Out-of-order ranges kept per connection (default 32). */
-  maxOutOfOrderRanges: Schema.optional(int(1, 4096)),
-  /** Challenge ACKs per second and connection, RFC 5961 §7 (default 100). */
-  challengeAckLimit: Schema.optional(int(0, 1_000_000)),
-  /** Default listen backlog: half-open + not yet accepted connections (default 128). */
-  backlog: Schema.optional(int(1, 65535)),
-  /** How long `close` waits for our FIN to be acknowledged before aborting, ms (default 10 000). */
-  closeTimeout: Schema.optional(millis),
-  /** How long a closed connection may stay in FIN-WAIT-2 waiting for the peer's FIN, ms (default 30 000). */
-  finWait2Timeout: Schema.optional(millis),
-})
-
-/** A decoded TCP configuration. */
-export type TcpConfig = typeof TcpConfigSchema.Type
-/** A TCP configuration as written. */
-export type TcpConfigInput = typeof TcpConfigSchema.Encoded
-
-/** Schema of the per-connection options of `connect` / `listen` (tunables that override the layer's). */
-export const TcpSocketOptionsSchema: Schema.Struct<{
-  readonly sendBufferSize: Schema.optional<Schema.Int>
-  readonly receiveBufferSize: Schema.optional<Schema.Int>
-  readonly mssClamp: Schema.optional<Schema.Int>
-  readonly noDelay: Schema.optional<Schema.Boolean>
-  readonly delayedAck: Schema.optional<Schema.Finite>
-  readonly keepalive: Schema.optional<typeof TcpKeepaliveSchema>
-  readonly congestion: Schema.optional<Schema.Literals<readonly ["newreno", "cubic"]>>
-}> = Schema.Struct(socketFields)
-
-/** Per-connection tunables. */
-export type TcpSocketOptions = typeof TcpSocketOptionsSchema.Type
+// ------------------------------------------------------------------------------------------------ options
 
 /** Options of {@link TcpShape.connect}. */
-export interface TcpConnectOptions extends TcpSocketOptions {
+export interface TcpConnectOptions extends TcpSocketOptionsInput {
   /** Local port (default: a random ephemeral port). */
   readonly localPort?: number
   /** Give up the handshake after this long (default: the layer's `connectTimeout`). */
@@ -206,7 +101,7 @@ export interface TcpConnectOptions extends TcpSocketOptions {
 }
 
 /** Options of {@link TcpShape.listen}. */
-export interface TcpListenOptions extends TcpSocketOptions {
+export interface TcpListenOptions extends TcpSocketOptionsInput {
   /** Half-open + not yet accepted connections before SYNs are dropped (default: the layer's `backlog`). */
   readonly backlog?: number
 }
@@ -455,16 +350,6 @@ interface Conn extends Waitable {
   scopeSet: Set<Conn> | undefined
 }
 
-const decodeConfig = Schema.decodeUnknownResult(TcpConfigSchema)
-const decodeSocket = Schema.decodeUnknownResult(TcpSocketOptionsSchema)
-
-const KEEPALIVE_IDLE = 60_000
-const KEEPALIVE_INTERVAL = 10_000
-const KEEPALIVE_PROBES = 5
-const CLOSE_TIMEOUT = 10_000
-const FIN_WAIT_2_TIMEOUT = 30_000
-const BACKLOG = 128
-
 /** Murmur3 finaliser round over `h ^ v`. */
 const mix = (h: number, v: number): number => {
   h ^= v
@@ -479,12 +364,9 @@ const invalid = (message: string): TcpError => new TcpError({ reason: "InvalidAr
 
 const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Scope> =>
   Effect.gen(function* () {
-    const decoded = decodeConfig(input, { errors: "all" })
+    const decoded = decodeConfig(TcpConfig, input)
     if (Result.isFailure(decoded)) {
-      return yield* new TcpError({
-        reason: "InvalidConfig",
-        message: `invalid TCP configuration: ${decoded.failure.message}`,
-      })
+      return yield* new TcpError({ reason: "InvalidConfig", message: `invalid TCP configuration: ${decoded.failure}` })
     }
     const config: TcpConfig = decoded.success
     const ipv4 = yield* Ipv4
@@ -494,8 +376,8 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
     const caps = ipv4.checksum
     const mtu = ipv4.mtu
     const secret = [0, 0, 0, 0].map(() => random.nextIntUnsafe() >>> 0)
-    const closeTimeout = config.closeTimeout ?? CLOSE_TIMEOUT
-    const finWait2Timeout = config.finWait2Timeout ?? FIN_WAIT_2_TIMEOUT
+    const closeTimeout = config.closeTimeout
+    const finWait2Timeout = config.finWait2Timeout
 
     const table = new Map<number, Conn>()
     const all = new Set<Conn>()
@@ -528,54 +410,12 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
 
     // ---- configuration per connection ---------------------------------------------------------------------------
 
-    const tcbConfigOf = (o: TcpSocketOptions, connectTimeout?: number): TcbConfig => {
-      const ka = o.keepalive ?? config.keepalive
-      return makeTcbConfig({
-        mss: Math.max(64, mtu - 40),
-        mssClamp: o.mssClamp ?? config.mssClamp ?? 0,
-        sendBufferSize: o.sendBufferSize ?? config.sendBufferSize ?? 256 * 1024,
-        recvBufferSize: o.receiveBufferSize ?? config.receiveBufferSize ?? 256 * 1024,
-        noDelay: o.noDelay ?? config.noDelay ?? false,
-        delayedAckMs: o.delayedAck ?? config.delayedAck ?? 40,
-        keepalive: ka?.enabled === true
-          ? {
-            idleMs: ka.idle ?? KEEPALIVE_IDLE,
-            intervalMs: ka.interval ?? KEEPALIVE_INTERVAL,
-            probes: ka.probes ?? KEEPALIVE_PROBES,
-          }
-          : undefined,
-        timeWaitMs: config.timeWait ?? 1000,
-        maxRetransmits: config.maxRetransmits ?? 12,
-        maxSynRetransmits: config.maxSynRetransmits ?? 5,
-        connectTimeoutMs: connectTimeout ?? config.connectTimeout ?? 30_000,
-        rtt: {
-          initialRto: config.initialRto ?? 1000,
-          minRto: config.minRto ?? 200,
-          maxRto: config.maxRto ?? 60_000,
-          granularity: 1,
-        },
-        congestion: (o.congestion ?? config.congestion ?? "newreno") as CongestionName,
-        initialWindow: config.initialWindow ?? 10,
-        windowScaling: config.windowScaling ?? true,
-        timestamps: config.timestamps ?? true,
-        sack: config.sack ?? true,
-        maxOutOfOrderRanges: config.maxOutOfOrderRanges ?? 32,
-        challengeAckLimit: config.challengeAckLimit ?? 100,
-      })
-    }
-    const defaultTcbConfig = tcbConfigOf({})
+    const mss = Math.max(64, mtu - 40)
+    const defaultTcbConfig = tcbConfigOf(config, mss)
 
     const socketOptions = (o: object | undefined, what: string): Result.Result<TcpSocketOptions, TcpError> => {
-      if (o === undefined) return Result.succeed({})
-      const picked: Record<string, unknown> = {}
-      for (const k of Object.keys(socketFields)) {
-        const v = (o as Record<string, unknown>)[k]
-        if (v !== undefined) picked[k] = v
-      }
-      const r = decodeSocket(picked, { errors: "all" })
-      return Result.isFailure(r)
-        ? Result.fail(invalid(`${what} options: ${r.failure.message}`))
-        : Result.succeed(r.success as TcpSocketOptions)
+      const r = decodeSocketOptions(o)
+      return Result.isFailure(r) ? Result.fail(invalid(`${what} options: ${r.failure}`)) : Result.succeed(r.success)
     }
 
     // ---- randomness ---------------------------------------------------------------------------------------------
@@ -1338,7 +1178,9 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         } else {
           localPort = yield* pickEphemeral(remote, port)
         }
-        const cfg = timeoutMs === undefined && options === undefined ? defaultTcbConfig : tcbConfigOf(opts, timeoutMs)
+        const cfg = timeoutMs === undefined && options === undefined
+          ? defaultTcbConfig
+          : tcbConfigOf(config, mss, opts, timeoutMs)
         const t = now()
         const tcb = Tcb.connect({
           localPort,
@@ -1404,7 +1246,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         if (shutdown) return yield* closedStack()
         if (port !== 0 && !isPort(port)) return yield* invalid(`port must be an integer in 0..65535, got ${port}`)
         const opts = yield* Effect.fromResult(socketOptions(options, "listen"))
-        const backlog = options?.backlog ?? config.backlog ?? BACKLOG
+        const backlog = options?.backlog ?? config.backlog
         if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535) {
           return yield* invalid(`backlog must be an integer in 1..65535, got ${backlog}`)
         }
@@ -1419,7 +1261,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         }
         const core = new Listener(p, listenerRandom, {
           backlog,
-          tcb: options === undefined ? defaultTcbConfig : tcbConfigOf(opts),
+          tcb: options === undefined ? defaultTcbConfig : tcbConfigOf(config, mss, opts),
         })
         const l: ListenerRec = { core, port: p, open: true, accepted: 0, live: new Set(), waiters: [] }
         listeners.set(p, l)

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict"
 import { describe, it } from "node:test"
-import { makeTcbConfig, SEND_BUFFER_MIN, Tcb } from "../../src/tcp/Tcb.ts"
+import { SEND_BUFFER_MIN, Tcb } from "../../src/tcp/Tcb.ts"
+import { makeTcbConfig } from "../../src/tcp/TcpConfig.ts"
 import {
   ACK,
   established,

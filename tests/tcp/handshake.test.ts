@@ -5,7 +5,8 @@
 import assert from "node:assert/strict"
 import { describe, it } from "node:test"
 import { Listener, resetFor } from "../../src/tcp/Listener.ts"
-import { makeTcbConfig, Tcb } from "../../src/tcp/Tcb.ts"
+import { Tcb } from "../../src/tcp/Tcb.ts"
+import { makeTcbConfig } from "../../src/tcp/TcpConfig.ts"
 import {
   accepted,
   ACK,
@@ -52,7 +53,7 @@ describe("CLOSED (no connection)", () => {
 
 describe("LISTEN", () => {
   it("a SYN creates a TCB that answers SYN-ACK echoing only the offered options", () => {
-    const l = new Listener(LOCAL_PORT, () => ISS, { tcb: makeTcbConfig({ recvBufferSize: 262144 }) })
+    const l = new Listener(LOCAL_PORT, () => ISS, { backlog: 128, tcb: makeTcbConfig({ recvBufferSize: 262144 }) })
     const r = l.input(mk({ seq: IRS, flags: SYN, mss: 1460, ws: 7, sackPerm: true, ts: [900, 0] }), 0)
     assert.equal(r._tag, "Created")
     const tcb = (r as { tcb: Tcb }).tcb
@@ -68,7 +69,7 @@ describe("LISTEN", () => {
     assert.equal(plain.tcb.effMss, 536, "peer without MSS option: 536")
   })
   it("answers an ACK with a RST and ignores a RST", () => {
-    const l = new Listener(LOCAL_PORT, () => ISS)
+    const l = new Listener(LOCAL_PORT, () => ISS, { backlog: 128, tcb: makeTcbConfig() })
     const r = l.input(mk({ seq: 5, ack: 99, flags: ACK }), 0)
     assert.equal(r._tag, "Reply")
     expectSegments([(r as { segment: ReturnType<typeof mk> }).segment], [{ seq: 99, flags: RST }])
@@ -165,7 +166,7 @@ describe("SYN-SENT", () => {
 
 describe("SYN-RECEIVED", () => {
   const synReceived = (config = plainConfig()) => {
-    const l = new Listener(LOCAL_PORT, () => ISS, { tcb: config })
+    const l = new Listener(LOCAL_PORT, () => ISS, { backlog: 128, tcb: config })
     const tcb = (l.input(mk({ seq: IRS, flags: SYN, mss: 100 }), 0) as { tcb: Tcb }).tcb
     const h = new Harness(tcb)
     expectSegments(h.poll(), [{ seq: ISS, ack: R, flags: SYN | ACK, win: 1000 }])

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict"
 import { Listener } from "../../src/tcp/Listener.ts"
 import { EMPTY, TcpFlags, type TcpRepr } from "../../src/tcp/Segment.ts"
-import { makeTcbConfig, Tcb, type TcbConfig, type TcpEvent } from "../../src/tcp/Tcb.ts"
+import { Tcb, type TcbConfig, type TcpEvent } from "../../src/tcp/Tcb.ts"
+import { makeTcbConfig } from "../../src/tcp/TcpConfig.ts"
 
 export const { FIN, SYN, RST, PSH, ACK } = TcpFlags
 export const LOCAL_PORT = 80

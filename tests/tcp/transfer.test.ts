@@ -7,7 +7,8 @@ import { describe, it } from "node:test"
 import fc from "fast-check"
 import { Listener } from "../../src/tcp/Listener.ts"
 import type { TcpRepr } from "../../src/tcp/Segment.ts"
-import { makeTcbConfig, Tcb, type TcbConfig } from "../../src/tcp/Tcb.ts"
+import { Tcb, type TcbConfig } from "../../src/tcp/Tcb.ts"
+import { makeTcbConfig } from "../../src/tcp/TcpConfig.ts"
 
 /** xorshift32 PRNG: deterministic from the seed. */
 const prng = (seed: number): () => number => {
