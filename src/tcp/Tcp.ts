@@ -68,7 +68,7 @@ import { IpProtocol } from "../wire/Ipv4.ts"
 import { TcpPacket, TcpRepr } from "../wire/Tcp.ts"
 import { Listener, resetFor } from "./Listener.ts"
 import { TcpError } from "./TcpError.ts"
-import { Tcb, type TcpState } from "./Tcb.ts"
+import { Tcb, TcbSignal, type TcpState } from "./Tcb.ts"
 import { decodeConfig } from "../util/Config.ts"
 import {
   decodeSocketOptions,
@@ -294,7 +294,7 @@ export const TCP_EPHEMERAL_PORT_MAX: number = 65535
 
 /** A suspended application fiber and the condition it waits for. */
 interface Waiter {
-  readonly ready: () => boolean
+  readonly mask: number
   readonly resume: () => void
 }
 
@@ -334,8 +334,6 @@ interface Conn extends Waitable {
   appClosed: boolean
   /** Nobody reads any more: incoming data is discarded. */
   orphan: boolean
-  /** When an orphan in FIN-WAIT-2 is aborted (Infinity: no deadline). */
-  orphanDeadline: number
   /** The listener that created it, until accepted. */
   listener: ListenerRec | undefined
   /** The listener whose `live` set holds it after accept. */
@@ -358,6 +356,15 @@ const mix = (h: number, v: number): number => {
   return (h ^ (h >>> 16)) >>> 0
 }
 
+/** Which signals each kind of waiter waits for. */
+const ALL = TcbSignal.Readable | TcbSignal.Writable | TcbSignal.Established | TcbSignal.FinAcked | TcbSignal.Closed
+const READ = TcbSignal.Readable | TcbSignal.Closed
+const WRITE = TcbSignal.Writable | TcbSignal.Closed
+const CONNECTED = TcbSignal.Established | TcbSignal.Closed
+const FIN_DONE = TcbSignal.FinAcked | TcbSignal.Closed
+/** The application closed or aborted: readers and writers must see it. */
+const APP_CLOSED = TcbSignal.Readable | TcbSignal.Writable
+
 const isPort = (p: number): boolean => Number.isInteger(p) && p >= 1 && p <= 65535
 
 const invalid = (message: string): TcpError => new TcpError({ reason: "InvalidArgument", message })
@@ -376,8 +383,6 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
     const caps = ipv4.checksum
     const mtu = ipv4.mtu
     const secret = [0, 0, 0, 0].map(() => random.nextIntUnsafe() >>> 0)
-    const closeTimeout = config.closeTimeout
-    const finWait2Timeout = config.finWait2Timeout
 
     const table = new Map<number, Conn>()
     const all = new Set<Conn>()
@@ -492,7 +497,6 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         waiters: [],
         appClosed: false,
         orphan: false,
-        orphanDeadline: Infinity,
         listener: undefined,
         owner: undefined,
         bytesWritten: 0,
@@ -506,21 +510,21 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
 
     // ---- waking -------------------------------------------------------------------------------------------------
 
-    /** Resumes the waiters of `w` whose condition holds now (the others keep waiting: no useless wake-up). */
-    const notify = (w: Waitable): void => {
+    /** Resumes the waiters of `w` that wait for one of the `signals` (the others keep waiting). */
+    const wake = (w: Waitable, signals: number): void => {
       const ws = w.waiters
       if (ws.length === 0) return
       // a resumed fiber may run at once and wait again: it must find a list that this loop does not rewrite
       w.waiters = []
       for (let i = 0; i < ws.length; i++) {
         const waiter = ws[i]
-        if (waiter.ready()) waiter.resume()
+        if (waiter.mask & signals) waiter.resume()
         else w.waiters.push(waiter)
       }
     }
 
-    /** Suspends until `w` is notified, unless `ready()` already holds when the waiter registers. */
-    const waitOn = (w: Waitable, ready: () => boolean): Effect.Effect<void> =>
+    /** Suspends until one of the `mask` signals wakes `w`, unless `ready()` already holds when the waiter registers. */
+    const waitOn = (w: Waitable, mask: number, ready: () => boolean): Effect.Effect<void> =>
       Effect.callback<void>((resume) => {
         if (ready()) {
           resume(Effect.void)
@@ -529,7 +533,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         // resumed with a yield: effect runs a resumed fiber synchronously, inside whoever notified it (a frame of
         // the Switch's batch); yielding moves the waiter to the scheduler, so it runs once the batch is done and
         // finds all of it (one read per batch instead of one per segment)
-        const waiter: Waiter = { ready, resume: () => resume(Effect.yieldNow) }
+        const waiter: Waiter = { mask, resume: () => resume(Effect.yieldNow) }
         w.waiters.push(waiter)
         return Effect.sync(() => {
           const i = w.waiters.indexOf(waiter)
@@ -555,11 +559,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
       }
     }
 
-    const deadlineOf = (x: Conn): number => {
-      const d = x.tcb.nextDeadline()
-      const t = d === undefined ? Infinity : d
-      return x.orphanDeadline < t ? x.orphanDeadline : t
-    }
+    const deadlineOf = (x: Conn): number => x.tcb.nextDeadline() ?? Infinity
 
     // timer heap: parallel arrays, ordered by deadline
     const heapAt: Array<number> = []
@@ -673,18 +673,16 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
      * report no event), and track its deadline.
      */
     const settle = (x: Conn): void => {
-      const ev = x.tcb.takeEvents()
-      if (ev.length > 0) {
-        for (let i = 0; i < ev.length; i++) {
-          const e = ev[i]
-          if (e === "Closed") {
-            remove(x)
-            release(x)
-            if (x.owner !== undefined) x.owner.live.delete(x)
-          } else if (e === "Connected" && x.listener !== undefined) notify(x.listener)
+      const s = x.tcb.takeSignals()
+      if (s !== 0) {
+        if (s & TcbSignal.Closed) {
+          remove(x)
+          release(x)
+          if (x.owner !== undefined) x.owner.live.delete(x)
         }
+        if (s & TcbSignal.Established && x.listener !== undefined) wake(x.listener, ALL)
+        wake(x, s)
       }
-      if (x.waiters.length > 0) notify(x)
       schedule(x)
     }
 
@@ -803,10 +801,6 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         }
         for (let i = 0; i < due.length; i++) {
           const x = due[i]
-          if (x.orphanDeadline <= t) {
-            x.orphanDeadline = Infinity
-            x.tcb.abort()
-          }
           yield* flush(x)
         }
         due.length = 0
@@ -885,7 +879,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         }
         if (tcb.finReceived) return Effect.succeed(undefined)
         if (tcb.state === "CLOSED") return Effect.fail(errorOf(x))
-        return Effect.flatMap(waitOn(x, readReady(x)), () => readAttempt(x))
+        return Effect.flatMap(waitOn(x, READ, readReady(x)), () => readAttempt(x))
       })
 
     const readIntoAttempt = (x: Conn, buffer: Uint8Array): Effect.Effect<number, TcpError> =>
@@ -899,7 +893,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         }
         if (n < 0) return Effect.succeed(0)
         if (x.tcb.state === "CLOSED") return Effect.fail(errorOf(x))
-        return Effect.flatMap(waitOn(x, readReady(x)), () => readIntoAttempt(x, buffer))
+        return Effect.flatMap(waitOn(x, READ, readReady(x)), () => readIntoAttempt(x, buffer))
       })
 
     /**
@@ -908,8 +902,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
      * allowance is autotuned ({@link Tcb.sendLimit}), so the threshold is computed each time.
      */
     const writeReady = (x: Conn, remaining: number) => (): boolean =>
-      x.appClosed || x.tcb.writable >= Math.max(1, Math.min(remaining, x.tcb.sendLimit >>> 2)) ||
-      x.tcb.state === "CLOSED" || x.tcb.error !== undefined
+      x.appClosed || x.tcb.state === "CLOSED" || x.tcb.error !== undefined || x.tcb.awaitWritable(remaining)
 
     const writeFrom = (x: Conn, data: Uint8Array, off: number): Effect.Effect<void, TcpError> =>
       Effect.suspend(() => {
@@ -928,7 +921,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         const end = off + n
         const sent = n > 0 ? flush(x) : Effect.void
         if (end >= data.length) return sent
-        const more = Effect.flatMap(waitOn(x, writeReady(x, data.length - end)), () => writeFrom(x, data, end))
+        const more = Effect.flatMap(waitOn(x, WRITE, writeReady(x, data.length - end)), () => writeFrom(x, data, end))
         return Effect.andThen(sent, more)
       })
 
@@ -965,7 +958,9 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
     }
 
     const awaitFin = (x: Conn): Effect.Effect<void> =>
-      Effect.suspend(() => (finDone(x)() ? Effect.void : Effect.flatMap(waitOn(x, finDone(x)), () => awaitFin(x))))
+      Effect.suspend(() => (finDone(x)() ? Effect.void : Effect.flatMap(waitOn(x, FIN_DONE, finDone(x)), () =>
+        awaitFin(x)))
+      )
 
     const close = (x: Conn): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -977,18 +972,13 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
           return Effect.void
         }
         discard(x)
-        x.tcb.close()
-        // bounds the orphan even if this close is interrupted while it waits
-        x.orphanDeadline = now() + closeTimeout + finWait2Timeout
+        // the core bounds the rest: abort unless our FIN is acknowledged within closeTimeout, and FIN-WAIT-2 ends
+        // within finWait2Timeout
+        x.tcb.orphan(now())
+        wake(x, APP_CLOSED)
         return flush(x).pipe(
-          Effect.andThen(Effect.timeoutOption(awaitFin(x), closeTimeout)),
-          Effect.flatMap((o) => {
-            release(x)
-            if (o._tag === "None") return abort(x)
-            x.orphanDeadline = x.tcb.state === "FIN-WAIT-2" ? now() + finWait2Timeout : Infinity
-            schedule(x)
-            return Effect.void
-          }),
+          Effect.andThen(awaitFin(x)),
+          Effect.andThen(Effect.sync(() => release(x))),
         )
       })
 
@@ -1137,7 +1127,9 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
 
     const awaitConnected = (x: Conn): Effect.Effect<void> =>
       Effect.suspend(() =>
-        connectedReady(x)() ? Effect.void : Effect.flatMap(waitOn(x, connectedReady(x)), () => awaitConnected(x))
+        connectedReady(x)()
+          ? Effect.void
+          : Effect.flatMap(waitOn(x, CONNECTED, connectedReady(x)), () => awaitConnected(x))
       )
 
     const connect = (
@@ -1220,7 +1212,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
           l.accepted++
           return Effect.succeed(handleOf(x))
         }
-        return Effect.flatMap(waitOn(l, acceptReady(l)), () => accept(l))
+        return Effect.flatMap(waitOn(l, ALL, acceptReady(l)), () => accept(l))
       })
 
     const closeListener = (l: ListenerRec): Effect.Effect<void> =>
@@ -1229,7 +1221,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         l.open = false
         if (listeners.get(l.port) === l) listeners.delete(l.port)
         const queued = l.core.close()
-        notify(l)
+        wake(l, ALL)
         const effects: Array<Effect.Effect<void>> = []
         for (const tcb of queued) {
           const x = tcb.tag as Conn
@@ -1333,7 +1325,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
           l.open = false
           for (const tcb of l.core.close()) (tcb.tag as Conn).listener = undefined
           l.live.clear()
-          notify(l)
+          wake(l, ALL)
         }
         listeners.clear()
         for (const x of [...all]) {
@@ -1343,7 +1335,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
           }
           effects.push(flush(x))
           remove(x)
-          notify(x)
+          wake(x, ALL)
         }
         return Effect.all(effects, { discard: true })
       })

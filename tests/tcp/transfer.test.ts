@@ -109,8 +109,8 @@ const simulate = (data: Uint8Array, seed: number, imp: Impairment, config: TcbCo
         for (const x of chunk) received.push(x)
       }
     }
-    a.takeEvents()
-    b?.takeEvents()
+    a.takeSignals()
+    b?.takeSignals()
     transmit(a.poll(now), true)
     if (b !== undefined) transmit(b.poll(now), false)
     if (a.state === "CLOSED" && (b === undefined || b.state === "CLOSED") && link.length === 0) break
