@@ -76,7 +76,9 @@ import {
   tcbConfigOf,
   TcpConfig,
   type TcpConfigInput,
-  type TcpSocketOptionsInput,
+  type TcpConnectOptions,
+  type TcpListenOptions,
+  type TcpSocketOptions,
 } from "./TcpConfig.ts"
 import { TcpError } from "./TcpError.ts"
 import { Timers } from "./Timers.ts"
@@ -86,7 +88,9 @@ export { TcpError, TcpErrorBase, type TcpErrorFields, type TcpErrorReason } from
 export {
   TcpConfig,
   type TcpConfigInput,
+  type TcpConnectOptions,
   TcpKeepaliveConfig,
+  type TcpListenOptions,
   TcpSocketOptions,
   type TcpSocketOptionsInput,
 } from "./TcpConfig.ts"
@@ -95,20 +99,6 @@ export type { TcpHandler, TcpListener, TcpListenerStats } from "./Listening.ts"
 export type { TcpAddress, TcpNetworkService } from "./Network.ts"
 
 // ------------------------------------------------------------------------------------------------ public shapes
-
-/** Options of {@link TcpShape.connect}. */
-export interface TcpConnectOptions extends TcpSocketOptionsInput {
-  /** Local port (default: a random ephemeral port). */
-  readonly localPort?: number
-  /** Give up the handshake after this long (default: the layer's `connectTimeout`). */
-  readonly timeout?: Duration.Input
-}
-
-/** Options of {@link TcpShape.listen}. */
-export interface TcpListenOptions extends TcpSocketOptionsInput {
-  /** Half-open + not yet accepted connections before SYNs are dropped (default: the layer's `backlog`). */
-  readonly backlog?: number
-}
 
 /** Counters of the TCP layer (a snapshot). */
 export interface TcpStats {
@@ -233,7 +223,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkServi
     /** The core's tunables when no option overrides the layer's (shared by every such connection). */
     const defaultTcb = tcbConfigOf(config, net.mss(undefined))
 
-    const socketOptions = (o: object | undefined, what: string) => {
+    const socketOptions = (o: object | undefined, what: string): Result.Result<TcpSocketOptions, TcpError> => {
       const r = decodeSocketOptions(o)
       return Result.isFailure(r) ? Result.fail(invalid(`${what} options: ${r.failure}`)) : Result.succeed(r.success)
     }

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type * as Duration from "effect/Duration"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { decodeConfig, int, Millis, millis, withDefault } from "../util/Config.ts"
@@ -149,6 +150,20 @@ export const TcpSocketOptions: Schema.Struct<{
 export type TcpSocketOptions = typeof TcpSocketOptions.Type
 /** Per-connection options as a user writes them. */
 export type TcpSocketOptionsInput = typeof TcpSocketOptions.Encoded
+
+/** Options of `Tcp.connect`. */
+export interface TcpConnectOptions extends TcpSocketOptionsInput {
+  /** Local port (default: a random ephemeral port). */
+  readonly localPort?: number
+  /** Give up the handshake after this long (default: the layer's `connectTimeout`). */
+  readonly timeout?: Duration.Input
+}
+
+/** Options of `Tcp.listen`. */
+export interface TcpListenOptions extends TcpSocketOptionsInput {
+  /** Half-open + not yet accepted connections before SYNs are dropped (default: the layer's `backlog`). */
+  readonly backlog?: number
+}
 
 const socketKeys = Object.keys(TcpSocketOptions.fields)
 
