@@ -51,7 +51,7 @@ import { Ipv4, routeFromConfig } from "./ipv4/Ipv4.ts"
 import { Ipv4Config, type Ipv4ConfigFields } from "./ipv4/Ipv4Config.ts"
 import type { Backend } from "./link/Backend.ts"
 import { Vnetif } from "./link/Vnetif.ts"
-import { Tcp, TcpConfigSchema } from "./tcp/Tcp.ts"
+import { Tcp, TcpConfig } from "./tcp/Tcp.ts"
 import { Udp } from "./udp/Udp.ts"
 import { UdpConfig } from "./udp/UdpConfig.ts"
 import { ChecksumCapabilities } from "./wire/Checksum.ts"
@@ -80,8 +80,8 @@ export type StackConfigFields = {
   readonly icmp: Schema.withDecodingDefaultKey<typeof IcmpConfig>
   /** UDP tunables: `UdpConfig` (defaults there). */
   readonly udp: Schema.withDecodingDefaultKey<typeof UdpConfig>
-  /** TCP tunables: `TcpConfigSchema` (defaults there). */
-  readonly tcp: Schema.withDecodingDefaultKey<typeof TcpConfigSchema>
+  /** TCP tunables: `TcpConfig` (defaults there). */
+  readonly tcp: Schema.withDecodingDefaultKey<typeof TcpConfig>
 }
 
 /** The `arp` part of a {@link StackConfig}: `ArpConfig` without `address` (the stack fills it from `cidr`). */
@@ -103,7 +103,7 @@ export const StackConfig: Schema.Struct<StackConfigFields> = Schema.Struct({
   ipv4: Ipv4Config.mapFields(Struct.omit(["cidr", "gateway"])).pipe(withDefault({})),
   icmp: IcmpConfig.pipe(withDefault({})),
   udp: UdpConfig.pipe(withDefault({})),
-  tcp: TcpConfigSchema.pipe(withDefault({})),
+  tcp: TcpConfig.pipe(withDefault({})),
 })
 
 /** A decoded stack configuration: every layer's defaults filled in, durations in milliseconds. */

@@ -14,7 +14,7 @@
  */
 import { EMPTY, NO_OPTIONS, segmentLength, TcpFlags, type TcpRepr } from "./Segment.ts"
 import { seqAdd } from "./SeqNum.ts"
-import { defaultTcbConfig, Tcb, type TcbConfig, type TcbParent } from "./Tcb.ts"
+import { Tcb, type TcbConfig, type TcbParent } from "./Tcb.ts"
 
 /**
  * The RST answering `seg` when no connection matches it (RFC 9293 §3.10.7.1), or undefined when `seg` is itself a
@@ -79,10 +79,10 @@ export class Listener implements TcbParent {
   private readonly random: () => number
 
   /** A listener on `localPort`; `random` returns uniformly random unsigned 32-bit integers (ISN, TS offset). */
-  constructor(localPort: number, random: () => number, config: Partial<ListenerConfig> = {}) {
+  constructor(localPort: number, random: () => number, config: ListenerConfig) {
     this.localPort = localPort
     this.random = random
-    this.config = { backlog: config.backlog ?? 128, tcb: config.tcb ?? defaultTcbConfig }
+    this.config = config
   }
 
   /** Process a segment for this port that matched no connection; may create a TCB (`Created`). */

@@ -15,18 +15,15 @@
 
 /** Tunables of the RTO estimator (milliseconds). */
 export interface RttConfig {
-  /** RTO before any sample (RFC 6298: 1000). */
+  /** RTO before any sample (RFC 6298 §2.1: 1000; the layer's `initialRto`). */
   readonly initialRto: number
-  /** Lower bound (RFC: 1000; default here 200 for virtual LANs). */
+  /** Lower bound (RFC 6298: 1000; the layer's `minRto`, 200 by default, for virtual LANs). */
   readonly minRto: number
-  /** Upper bound (60000). */
+  /** Upper bound (the layer's `maxRto`, 60000 by default). */
   readonly maxRto: number
   /** Clock granularity G (RFC 6298 §2). */
   readonly granularity: number
 }
-
-/** Default RTO tunables. */
-export const defaultRttConfig: RttConfig = { initialRto: 1000, minRto: 200, maxRto: 60000, granularity: 1 }
 
 /** RFC 6298 SRTT/RTTVAR estimator with exponential backoff. */
 export class RttEstimator {
@@ -44,7 +41,7 @@ export class RttEstimator {
   private readonly config: RttConfig
 
   /** A fresh estimator (RTO = initialRto). */
-  constructor(config: RttConfig = defaultRttConfig) {
+  constructor(config: RttConfig) {
     this.config = config
     this.base = config.initialRto
   }

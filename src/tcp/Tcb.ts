@@ -6,13 +6,23 @@
  * ```
  * tcb.input(seg, now)      // process one received segment (RFC 9293 §3.10.7)
  * tcb.poll(now, out)       // fire due timers, append the segments to send now to `out`
- * tcb.nextDeadline()       // when to call poll again (ms) or undefined
- * tcb.takeEvents()         // Connected | Readable | Writable | PeerClosed | Closed | Reset | TimedOut | Refused
- * tcb.write(bytes) / tcb.read(max) / tcb.close() / tcb.abort()
+ * tcb.nextDeadline()       // when to call poll again (ms) or undefined: every timer of the connection
+ * tcb.takeSignals()        // what changed for the application since the last call (TcbSignal bits)
+ * tcb.write(bytes) / tcb.read(max) / tcb.close() / tcb.orphan(now) / tcb.abort()
  * ```
  *
  * Input never emits directly: it records what must be sent (ACK now, challenge ACK, RST, retransmission) and the
  * next `poll` produces it, so a batch of received segments costs one poll and coalesces ACKs.
+ *
+ * Wake-ups: the core raises {@link TcbSignal} bits — Readable (in-order data or the peer's FIN), Writable (send
+ * buffer space reached the low-water mark armed by {@link Tcb.awaitWritable}), Established (the handshake is over),
+ * FinAcked (our FIN was acknowledged) and Closed (CLOSED reached; {@link Tcb.error} says why if abnormally). The
+ * shell drains them after each input/poll and resumes exactly the application fibers they concern; nothing else
+ * makes a waiting fiber ready, so the shell never re-checks conditions.
+ *
+ * Timers: retransmission, persist, delayed ACK, keepalive, connect, TIME-WAIT and the orphan timeouts of a
+ * connection the application closed (FIN not acknowledged within `closeTimeoutMs`, FIN-WAIT-2 longer than
+ * `finWait2TimeoutMs`: abort) all live here; {@link Tcb.nextDeadline} covers every one.
  *
  * Implemented (RFC 9293 unless noted): every state; active, passive and simultaneous open; simultaneous close;
  * half-close; RST generation and processing with RFC 5961 §3 (exact-match RST, otherwise challenge ACK), §4 (SYN in a
@@ -40,9 +50,10 @@
  * @module
  */
 import { Assembler } from "./Assembler.ts"
+import type { TcpErrorReason } from "./TcpError.ts"
 import { type CongestionControl, type CongestionName, makeCongestion } from "./Congestion.ts"
 import { Ring } from "./Ring.ts"
-import { defaultRttConfig, type RttConfig, RttEstimator } from "./Rtt.ts"
+import { type RttConfig, RttEstimator } from "./Rtt.ts"
 import { Scoreboard } from "./Scoreboard.ts"
 import { EMPTY, TcpFlags, type TcpOptions, type TcpRepr, type TcpSackBlock } from "./Segment.ts"
 import { inWindow, seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqSub } from "./SeqNum.ts"
@@ -80,19 +91,22 @@ export type TcpState =
   | "LAST-ACK"
   | "TIME-WAIT"
 
-/** Events for the application, drained with {@link Tcb.takeEvents}. */
-export type TcpEvent =
-  | "Connected"
-  | "Readable"
-  | "Writable"
-  | "PeerClosed"
-  | "Closed"
-  | "Reset"
-  | "TimedOut"
-  | "Refused"
-
-/** Why a connection ended abnormally. */
-export type TcpErrorReason = "Reset" | "TimedOut" | "Refused"
+/**
+ * What changed for the application, as bits of the number {@link Tcb.takeSignals} returns (each raised at most once
+ * per drain).
+ */
+export const TcbSignal: {
+  /** In-order bytes arrived, or the peer's FIN (end of stream) was reached. */
+  readonly Readable: 1
+  /** Free send-buffer space reached the low-water mark armed by {@link Tcb.awaitWritable}. */
+  readonly Writable: 2
+  /** The handshake completed (ESTABLISHED). */
+  readonly Established: 4
+  /** Our FIN was acknowledged (FIN-WAIT-2, TIME-WAIT or CLOSED after LAST-ACK). */
+  readonly FinAcked: 8
+  /** The connection reached CLOSED ({@link Tcb.error} is set if it ended abnormally). */
+  readonly Closed: 16
+} = { Readable: 1, Writable: 2, Established: 4, FinAcked: 8, Closed: 16 }
 
 /** What timed out (with {@link TcpErrorReason} "TimedOut"). */
 export type TcpTimeoutCause = "connect" | "retransmit" | "keepalive"
@@ -150,33 +164,11 @@ export interface TcbConfig {
   readonly maxOutOfOrderRanges: number
   /** Challenge ACKs allowed per second (RFC 5961 §7). */
   readonly challengeAckLimit: number
+  /** After {@link Tcb.orphan}: how long our FIN may stay unacknowledged before the connection is aborted (ms). */
+  readonly closeTimeoutMs: number
+  /** After {@link Tcb.orphan}: how long the connection may stay in FIN-WAIT-2 before it is aborted (ms). */
+  readonly finWait2TimeoutMs: number
 }
-
-/** Defaults tuned for a virtual LAN (1500-byte MTU). */
-export const defaultTcbConfig: TcbConfig = {
-  mss: 1460,
-  mssClamp: 0,
-  sendBufferSize: 256 * 1024,
-  recvBufferSize: 256 * 1024,
-  noDelay: false,
-  delayedAckMs: 40,
-  keepalive: undefined,
-  timeWaitMs: 1000,
-  maxRetransmits: 12,
-  maxSynRetransmits: 5,
-  connectTimeoutMs: 30000,
-  rtt: defaultRttConfig,
-  congestion: "newreno",
-  initialWindow: 10,
-  windowScaling: true,
-  timestamps: true,
-  sack: true,
-  maxOutOfOrderRanges: 32,
-  challengeAckLimit: 100,
-}
-
-/** Defaults overridden by `partial`. */
-export const makeTcbConfig = (partial: Partial<TcbConfig> = {}): TcbConfig => ({ ...defaultTcbConfig, ...partial })
 
 /** Counters of one connection. */
 export interface TcbStats {
@@ -230,23 +222,12 @@ export interface TcbInit {
   readonly iss: number
   /** Random offset added to our timestamp clock (RFC 7323 §5.4); default 0. */
   readonly tsOffset?: number
-  /** Tunables (defaults: {@link defaultTcbConfig}). */
-  readonly config?: TcbConfig
+  /** Tunables (derived from the layer's configuration: `tcbConfigOf` in `TcpConfig.ts`). */
+  readonly config: TcbConfig
 }
 
 const HOLD = -1
 const TS_OPTION_LEN = 12 // 10 + 2 NOPs
-const EVENT_BITS: Record<TcpEvent, number> = {
-  Connected: 1,
-  Readable: 2,
-  Writable: 4,
-  PeerClosed: 8,
-  Closed: 16,
-  Reset: 32,
-  TimedOut: 64,
-  Refused: 128,
-}
-
 /** Window scale shift needed to advertise `bytes` (0 … 14, RFC 7323 §2.3). */
 export const windowShiftFor = (bytes: number): number => {
   let s = 0
@@ -282,7 +263,7 @@ export class Tcb {
     windowProbes: 0,
     keepaliveProbes: 0,
   }
-  /** Set when the connection ended abnormally. */
+  /** Set when the connection ended abnormally: "Refused", "Reset" or "TimedOut" (the core sets no other reason). */
   error: TcpErrorReason | undefined = undefined
   /** Set with error "TimedOut". */
   timeoutCause: TcpTimeoutCause | undefined = undefined
@@ -348,7 +329,8 @@ export class Tcb {
   private bufStartSeq: number
   private finQueued = false
   private closeRequested = false
-  private writeBlocked = false
+  /** Bytes a blocked writer still has to write (0: no writer waits); see {@link awaitWritable}. */
+  private writeWant = 0
 
   // --- timers and estimators
   /** RTO estimator. */
@@ -362,6 +344,9 @@ export class Tcb {
   private delayedAckDeadline = HOLD
   private timeWaitDeadline = HOLD
   private connectDeadline = HOLD
+  /** The application is gone ({@link orphan}): discard its connection if it does not end in time. */
+  private orphaned = false
+  private orphanDeadline = HOLD
   private lastRecv = 0
   private keepaliveSent = 0
   private rtoCount = 0
@@ -387,9 +372,8 @@ export class Tcb {
   private challengeStart = -1e15
   private challengeCount = 0
 
-  // --- events
-  private events: TcpEvent[] = []
-  private eventMask = 0
+  // --- wake-ups
+  private signals = 0
 
   /** The assembler, allocated on the first out-of-order segment (an in-order connection never needs one). */
   private ranges(): Assembler {
@@ -405,7 +389,7 @@ export class Tcb {
 
   /** A TCB in CLOSED; use {@link Tcb.connect} or {@link Tcb.accept}. */
   constructor(init: TcbInit) {
-    const config = init.config ?? defaultTcbConfig
+    const config = init.config
     this.config = config
     this.localPort = init.localPort
     this.remotePort = init.remotePort
@@ -464,7 +448,6 @@ export class Tcb {
     ) return -1
     const room = this.writable
     const n = room <= 0 ? 0 : this.sendBuffer.push(room < data.length ? data.subarray(0, room) : data)
-    if (n < data.length) this.writeBlocked = true
     return n
   }
 
@@ -537,13 +520,40 @@ export class Tcb {
     this.enterClosed(undefined)
   }
 
-  /** Events since the last call (each kind at most once per drain, in order of first occurrence). */
-  takeEvents(): TcpEvent[] {
-    if (this.events.length === 0) return this.events
-    const ev = this.events
-    this.events = []
-    this.eventMask = 0
-    return ev
+  /**
+   * Whether a writer with `want` more bytes to write may go on now: the free space reached the low-water mark
+   * `max(1, min(want, sendLimit / 4))` — a blocked writer wakes once per quarter buffer, not on every ACK. If not,
+   * arms {@link TcbSignal.Writable} for the moment it does (the smallest `want` of several writers wins).
+   */
+  awaitWritable(want: number): boolean {
+    if (this.lowWater(want)) return true
+    if (this.writeWant === 0 || want < this.writeWant) this.writeWant = want
+    return false
+  }
+
+  /** Whether the free send-buffer space reached the low-water mark of a writer with `want` bytes to go. */
+  private lowWater(want: number): boolean {
+    return this.writable >= Math.max(1, Math.min(want, this.sendLimit >>> 2))
+  }
+
+  /** The {@link TcbSignal} bits raised since the last call (0: nothing changed). */
+  takeSignals(): number {
+    const s = this.signals
+    this.signals = 0
+    return s
+  }
+
+  /**
+   * The application closed the connection and will not use it again (RFC 1122 §4.2.2.13): {@link close} (FIN after
+   * the queued data), and bound what is left — abort (RST) if our FIN is not acknowledged within `closeTimeoutMs`,
+   * or if the peer does not send its FIN within `finWait2TimeoutMs` of FIN-WAIT-2.
+   */
+  orphan(now: number): void {
+    this.close()
+    this.orphaned = true
+    const s = this.state
+    if (s === "FIN-WAIT-2") this.orphanDeadline = now + this.config.finWait2TimeoutMs
+    else if (s !== "TIME-WAIT" && s !== "CLOSED") this.orphanDeadline = now + this.config.closeTimeoutMs
   }
 
   /** Earliest time `poll` has timer work to do, or undefined. */
@@ -554,6 +564,7 @@ export class Tcb {
     if (this.delayedAckDeadline !== HOLD && this.delayedAckDeadline < d) d = this.delayedAckDeadline
     if (this.timeWaitDeadline !== HOLD && this.timeWaitDeadline < d) d = this.timeWaitDeadline
     if (this.connectDeadline !== HOLD && this.connectDeadline < d) d = this.connectDeadline
+    if (this.orphanDeadline !== HOLD && this.orphanDeadline < d) d = this.orphanDeadline
     const ka = this.keepaliveDeadline()
     if (ka < d) d = ka
     return d === Infinity ? undefined : d
@@ -774,10 +785,6 @@ export class Tcb {
       } else this.cc.onAck(dataAcked, now, this.rtt.latest)
       this.dupAcks = 0
       this.rtxDeadline = ack === this.sndMax && !this.pendingRetransmit ? HOLD : now + this.rtt.rto()
-      if (dataAcked > 0 && this.writeBlocked) {
-        this.writeBlocked = false
-        this.emit("Writable")
-      }
       if (finAcked) this.onFinAcked(now)
     } else if (
       acked === 0 && seg.payload.length === 0 && !(seg.flags & (SYN | FIN)) && this.sndMax !== this.sndUna &&
@@ -821,9 +828,11 @@ export class Tcb {
 
   /** Our FIN was acknowledged: advance the closing states. */
   private onFinAcked(now: number): void {
+    this.signals |= TcbSignal.FinAcked
     switch (this.state) {
       case "FIN-WAIT-1":
         this.state = "FIN-WAIT-2"
+        if (this.orphaned) this.orphanDeadline = now + this.config.finWait2TimeoutMs
         break
       case "CLOSING":
         this.enterTimeWait(now)
@@ -868,7 +877,7 @@ export class Tcb {
         this.rcvStream = edge
         this.rcvNxt = seqAdd(this.rcvNxt, total)
         this.stats.bytesIn += total
-        this.emit("Readable")
+        this.signals |= TcbSignal.Readable
         if (edge > end) this.ackNow = true // filled a hole (RFC 5681 §4.2)
         else this.scheduleAck(len, now)
       } else {
@@ -895,8 +904,7 @@ export class Tcb {
     this.rcvNxt = seqAdd(this.rcvNxt, 1)
     this.finReceived = true
     this.ackNow = true
-    this.emit("Readable")
-    this.emit("PeerClosed")
+    this.signals |= TcbSignal.Readable
     switch (this.state) {
       case "ESTABLISHED":
         this.state = "CLOSE-WAIT"
@@ -950,13 +958,13 @@ export class Tcb {
     this.rtxDeadline = HOLD
     this.synRetries = 0
     this.rtoCount = 0
-    this.emit("Connected")
+    this.signals |= TcbSignal.Established
     if (this.parent !== undefined) this.parent.onEstablished(this)
   }
 
   // ------------------------------------------------------------------------------------------------------ output
 
-  /** Fire due timers and append every segment to send now to `out` (returned). */
+  /** Fire due timers and append every segment to send now to `out` (returned); raises {@link TcbSignal.Writable}. */
   poll(now: number, out: TcpRepr[] = []): TcpRepr[] {
     this.runTimers(now)
     const start = out.length
@@ -988,6 +996,12 @@ export class Tcb {
         break
     }
     this.stats.segmentsOut += out.length - start
+    // checked after every poll (the shell polls after every input and every application call), so a blocked writer
+    // wakes as soon as acknowledged data or a larger congestion window frees enough room
+    if (this.writeWant > 0 && this.lowWater(this.writeWant)) {
+      this.writeWant = 0
+      this.signals |= TcbSignal.Writable
+    }
     return out
   }
 
@@ -1239,6 +1253,10 @@ export class Tcb {
 
   /** Fire every timer due at `now`. */
   private runTimers(now: number): void {
+    if (this.orphanDeadline !== HOLD && now >= this.orphanDeadline) {
+      this.abort()
+      return
+    }
     if (this.timeWaitDeadline !== HOLD && now >= this.timeWaitDeadline) {
       this.timeWaitDeadline = HOLD
       this.enterClosed(undefined)
@@ -1361,26 +1379,19 @@ export class Tcb {
     })
   }
 
-  /** Record an event (deduplicated until the next drain). */
-  private emit(e: TcpEvent): void {
-    const bit = EVENT_BITS[e]
-    if (this.eventMask & bit) return
-    this.eventMask |= bit
-    this.events.push(e)
-  }
-
   /** Enter TIME-WAIT and start its timer. */
   private enterTimeWait(now: number): void {
     this.state = "TIME-WAIT"
     this.rtxDeadline = HOLD
     this.persistDeadline = HOLD
     this.delayedAckDeadline = HOLD
+    this.orphanDeadline = HOLD
     this.timeWaitDeadline = now + this.config.timeWaitMs
   }
 
   /** Enter CLOSED, stop timers, report `reason` and Closed. */
   private enterClosed(reason: TcpErrorReason | undefined): void {
-    if (this.state === "CLOSED" && this.eventMask & EVENT_BITS.Closed) return
+    if (this.state === "CLOSED" && this.signals & TcbSignal.Closed) return
     this.state = "CLOSED"
     this.rtxDeadline = HOLD
     this.persistDeadline = HOLD
@@ -1389,11 +1400,9 @@ export class Tcb {
     this.connectDeadline = HOLD
     this.synNeeded = false
     this.pendingRetransmit = false
-    if (reason !== undefined) {
-      this.error = reason
-      this.emit(reason)
-    }
-    this.emit("Closed")
+    this.orphanDeadline = HOLD
+    if (reason !== undefined) this.error = reason
+    this.signals |= TcbSignal.Closed
     if (this.parent !== undefined) this.parent.onClosed(this)
   }
 

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict"
 import { describe, it } from "node:test"
-import { makeTcbConfig, SEND_BUFFER_MIN, Tcb } from "../../src/tcp/Tcb.ts"
+import { SEND_BUFFER_MIN, Tcb } from "../../src/tcp/Tcb.ts"
+import { makeTcbConfig } from "../../src/tcp/TcpConfig.ts"
 import {
   ACK,
   established,
@@ -32,7 +33,7 @@ describe("ESTABLISHED: receiving", () => {
     expectSegments(h.send({ seq: R, ack: S, flags: ACK | PSH, data: "hello" }), [
       { seq: S, ack: R + 5, flags: ACK, win: 995 },
     ])
-    assert.deepEqual(h.events(), ["Readable"])
+    assert.deepEqual(h.signals(), ["Readable"])
     assert.equal(text(h.tcb.read()), "hello")
     assert.equal(h.tcb.stats.bytesIn, 5)
   })
@@ -172,14 +173,23 @@ describe("ESTABLISHED: sending", () => {
     const small = established(plainConfig({ sendBufferSize: 300 }))
     assert.equal(small.tcb.sendLimit, 300)
   })
-  it("write applies backpressure and reports Writable when space frees", () => {
+  it("write applies backpressure and signals Writable once a quarter of the buffer is free", () => {
     const h = established(plainConfig({ sendBufferSize: 300 }))
     assert.equal(h.tcb.write(pattern(500)), 300)
     assert.equal(h.tcb.write(pattern(1)), 0)
+    assert.equal(h.tcb.awaitWritable(200), false, "full: the writer must wait")
     h.poll()
+    // 50 bytes free: below the low-water mark (a quarter of 300 = 75)
+    h.send({ seq: R, ack: S + 50, flags: ACK })
+    assert.deepEqual(h.signals(), [])
     h.send({ seq: R, ack: S + 100, flags: ACK })
-    assert.deepEqual(h.events(), ["Writable"])
+    assert.deepEqual(h.signals(), ["Writable"])
     assert.equal(h.tcb.writable, 100)
+    // signalled once: a later ACK says nothing unless a writer waits again
+    h.send({ seq: R, ack: S + 200, flags: ACK })
+    assert.deepEqual(h.signals(), [])
+    assert.equal(h.tcb.awaitWritable(150), true, "room for the rest: no need to wait")
+    assert.equal(h.tcb.awaitWritable(1000), true, "at least a quarter of the buffer is free")
   })
   it("respects the peer's window; the sender does not send silly small segments", () => {
     const h = established(plainConfig(), 250)
@@ -205,7 +215,8 @@ describe("ESTABLISHED: RFC 5961 defences", () => {
     expectSegments(h.send({ seq: R + 5000, flags: RST }), [], "out of window: ignored")
     expectSegments(h.send({ seq: R, flags: RST }), [])
     assert.equal(h.tcb.state, "CLOSED")
-    assert.deepEqual(h.events(), ["Reset", "Closed"])
+    assert.deepEqual(h.signals(), ["Closed"])
+    assert.equal(h.tcb.error, "Reset")
     assert.equal(h.tcb.error, "Reset")
   })
   it("SYN in a synchronized state → challenge ACK, connection intact", () => {
@@ -245,7 +256,8 @@ describe("ESTABLISHED: retransmission", () => {
     expectSegments(h.at(1400), [])
     assert.equal(h.tcb.state, "CLOSED")
     assert.equal(h.tcb.timeoutCause, "retransmit")
-    assert.deepEqual(h.events(), ["TimedOut", "Closed"])
+    assert.deepEqual(h.signals(), ["Closed"])
+    assert.equal(h.tcb.error, "TimedOut")
     assert.equal(h.tcb.stats.retransmits, 2)
   })
   it("an ACK after a timeout resets the backoff and sends the rest (cwnd = 1 MSS, slow start)", () => {
@@ -329,7 +341,8 @@ describe("ESTABLISHED: keepalive", () => {
     expectSegments(h.at(1300), [])
     assert.equal(h.tcb.state, "CLOSED")
     assert.equal(h.tcb.timeoutCause, "keepalive")
-    assert.deepEqual(h.events(), ["TimedOut", "Closed"])
+    assert.deepEqual(h.signals(), ["Closed"])
+    assert.equal(h.tcb.error, "TimedOut")
   })
   it("an answer resets the idle timer", () => {
     const h = established(plainConfig({ keepalive: ka }))

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict"
 import { describe, it } from "node:test"
 import { Listener, resetFor } from "../../src/tcp/Listener.ts"
-import { makeTcbConfig, Tcb } from "../../src/tcp/Tcb.ts"
+import { Tcb } from "../../src/tcp/Tcb.ts"
+import { makeTcbConfig } from "../../src/tcp/TcpConfig.ts"
 import {
   accepted,
   ACK,
@@ -44,7 +45,7 @@ describe("CLOSED (no connection)", () => {
     h.tcb.abort()
     expectSegments(h.poll(), [{ seq: S, ack: R, flags: RST | ACK }])
     assert.equal(h.tcb.state, "CLOSED")
-    assert.deepEqual(h.events(), ["Closed"])
+    assert.deepEqual(h.signals(), ["Closed"])
     expectSegments(h.send({ seq: R, ack: S, flags: ACK, data: "late" }), [])
     assert.equal(h.tcb.write(new Uint8Array(1)), -1)
   })
@@ -52,7 +53,7 @@ describe("CLOSED (no connection)", () => {
 
 describe("LISTEN", () => {
   it("a SYN creates a TCB that answers SYN-ACK echoing only the offered options", () => {
-    const l = new Listener(LOCAL_PORT, () => ISS, { tcb: makeTcbConfig({ recvBufferSize: 262144 }) })
+    const l = new Listener(LOCAL_PORT, () => ISS, { backlog: 128, tcb: makeTcbConfig({ recvBufferSize: 262144 }) })
     const r = l.input(mk({ seq: IRS, flags: SYN, mss: 1460, ws: 7, sackPerm: true, ts: [900, 0] }), 0)
     assert.equal(r._tag, "Created")
     const tcb = (r as { tcb: Tcb }).tcb
@@ -68,7 +69,7 @@ describe("LISTEN", () => {
     assert.equal(plain.tcb.effMss, 536, "peer without MSS option: 536")
   })
   it("answers an ACK with a RST and ignores a RST", () => {
-    const l = new Listener(LOCAL_PORT, () => ISS)
+    const l = new Listener(LOCAL_PORT, () => ISS, { backlog: 128, tcb: makeTcbConfig() })
     const r = l.input(mk({ seq: 5, ack: 99, flags: ACK }), 0)
     assert.equal(r._tag, "Reply")
     expectSegments([(r as { segment: ReturnType<typeof mk> }).segment], [{ seq: 99, flags: RST }])
@@ -110,7 +111,7 @@ describe("SYN-SENT", () => {
     expectSegments(h.send({ seq: IRS, ack: S, flags: SYN | ACK, mss: 88 }), [{ seq: S, ack: R, flags: ACK }])
     assert.equal(h.tcb.state, "ESTABLISHED")
     assert.equal(h.tcb.effMss, 88)
-    assert.deepEqual(h.events(), ["Connected"])
+    assert.deepEqual(h.signals(), ["Established"])
   })
   it("an unacceptable ACK gets <SEQ=SEG.ACK><CTL=RST>", () => {
     const h = connect()
@@ -126,7 +127,8 @@ describe("SYN-SENT", () => {
     assert.equal(h.tcb.state, "SYN-SENT")
     expectSegments(h.send({ seq: 0, ack: S, flags: RST | ACK }), [])
     assert.equal(h.tcb.state, "CLOSED")
-    assert.deepEqual(h.events(), ["Refused", "Closed"])
+    assert.deepEqual(h.signals(), ["Closed"])
+    assert.equal(h.tcb.error, "Refused")
     assert.equal(h.tcb.error, "Refused")
   })
   it("retransmits the SYN with exponential backoff and gives up (TimedOut connect)", () => {
@@ -141,7 +143,8 @@ describe("SYN-SENT", () => {
     expectSegments(h.at(7000), [])
     assert.equal(h.tcb.state, "CLOSED")
     assert.equal(h.tcb.timeoutCause, "connect")
-    assert.deepEqual(h.events(), ["TimedOut", "Closed"])
+    assert.deepEqual(h.signals(), ["Closed"])
+    assert.equal(h.tcb.error, "TimedOut")
   })
   it("the connect timeout bounds the whole attempt", () => {
     const h = connect(plainConfig({ connectTimeoutMs: 2500 }))
@@ -159,13 +162,13 @@ describe("SYN-SENT", () => {
     expectSegments(h.send({ seq: IRS, ack: S, flags: SYN | ACK }), [{ seq: S, ack: R, flags: ACK }])
     expectSegments(h.send({ seq: R, ack: S, flags: ACK }), [])
     assert.equal(h.tcb.state, "ESTABLISHED")
-    assert.deepEqual(h.events(), ["Connected"])
+    assert.deepEqual(h.signals(), ["Established"])
   })
 })
 
 describe("SYN-RECEIVED", () => {
   const synReceived = (config = plainConfig()) => {
-    const l = new Listener(LOCAL_PORT, () => ISS, { tcb: config })
+    const l = new Listener(LOCAL_PORT, () => ISS, { backlog: 128, tcb: config })
     const tcb = (l.input(mk({ seq: IRS, flags: SYN, mss: 100 }), 0) as { tcb: Tcb }).tcb
     const h = new Harness(tcb)
     expectSegments(h.poll(), [{ seq: ISS, ack: R, flags: SYN | ACK, win: 1000 }])
@@ -191,7 +194,7 @@ describe("SYN-RECEIVED", () => {
     const { h, l } = synReceived()
     expectSegments(h.send({ seq: R, ack: S, flags: ACK | PSH, data: "hello" }), [{ seq: S, ack: R + 5, flags: ACK }])
     assert.equal(h.tcb.state, "ESTABLISHED")
-    assert.deepEqual(h.events(), ["Connected", "Readable"])
+    assert.deepEqual(h.signals(), ["Readable", "Established"])
     assert.equal(new TextDecoder().decode(h.tcb.read()!), "hello")
     assert.equal(l.accept(), h.tcb)
   })
@@ -232,7 +235,8 @@ describe("FIN-WAIT-1", () => {
     h.poll()
     expectSegments(h.send({ seq: R, ack: S + 1, flags: ACK | FIN }), [{ seq: S + 1, ack: R + 1, flags: ACK }])
     assert.equal(h.tcb.state, "TIME-WAIT")
-    assert.deepEqual(h.events(), ["Readable", "PeerClosed"])
+    assert.deepEqual(h.signals(), ["Readable", "FinAcked"])
+    assert.equal(h.tcb.finReceived, true)
   })
   it("retransmits the FIN on timeout", () => {
     const h = established()
@@ -267,12 +271,77 @@ describe("FIN-WAIT-2", () => {
   })
 })
 
+describe("orphan (the application closed and is gone)", () => {
+  const orphanConfig = () => plainConfig({ closeTimeoutMs: 3000, finWait2TimeoutMs: 5000 })
+  it("our FIN never acknowledged: abort (RST) after closeTimeout", () => {
+    const h = established(orphanConfig())
+    h.now = 100
+    h.tcb.orphan(100)
+    expectSegments(h.poll(), [{ seq: S, ack: R, flags: ACK | FIN }])
+    assert.equal(h.tcb.state, "FIN-WAIT-1")
+    assert.equal(h.tcb.nextDeadline(), 300, "the FIN's retransmission comes first")
+    for (let t = 300; t < 3100; t += 100) h.at(t) // FIN retransmissions, no answer
+    assert.equal(h.tcb.state, "FIN-WAIT-1")
+    expectSegments(h.at(3100), [{ seq: S + 1, ack: R, flags: RST | ACK }])
+    assert.equal(h.tcb.state, "CLOSED")
+    assert.equal(h.tcb.error, undefined, "an abort of our own is not an error")
+    assert.deepEqual(h.signals(), ["Closed"])
+  })
+  it("FIN-WAIT-2 without the peer's FIN: abort after finWait2Timeout, counted from the ACK of our FIN", () => {
+    const h = established(orphanConfig())
+    h.tcb.orphan(0)
+    h.poll()
+    h.now = 1000
+    h.send({ seq: R, ack: S + 1, flags: ACK })
+    assert.equal(h.tcb.state, "FIN-WAIT-2")
+    assert.deepEqual(h.signals(), ["FinAcked"])
+    assert.equal(h.tcb.nextDeadline(), 6000)
+    expectSegments(h.at(5999), [])
+    expectSegments(h.at(6000), [{ seq: S + 1, ack: R, flags: RST | ACK }])
+    assert.equal(h.tcb.state, "CLOSED")
+  })
+  it("orphaned in FIN-WAIT-2 already (after closeWrite): finWait2Timeout from then", () => {
+    const h = established(orphanConfig())
+    h.tcb.close()
+    h.poll()
+    h.send({ seq: R, ack: S + 1, flags: ACK })
+    assert.equal(h.tcb.nextDeadline(), undefined, "a half-closed connection may stay in FIN-WAIT-2")
+    h.now = 200
+    h.tcb.orphan(200)
+    assert.equal(h.tcb.nextDeadline(), 5200)
+    expectSegments(h.at(5200), [{ seq: S + 1, ack: R, flags: RST | ACK }])
+  })
+  it("the peer's FIN in time: TIME-WAIT's own timer ends it, no RST", () => {
+    const h = established(orphanConfig())
+    h.tcb.orphan(0)
+    h.poll()
+    h.send({ seq: R, ack: S + 1, flags: ACK })
+    h.now = 2000
+    h.send({ seq: R, ack: S + 1, flags: ACK | FIN })
+    assert.equal(h.tcb.state, "TIME-WAIT")
+    assert.equal(h.tcb.nextDeadline(), 3000, "TIME-WAIT (1 s), not the orphan deadline")
+    expectSegments(h.at(3000), [])
+    assert.equal(h.tcb.state, "CLOSED")
+  })
+  it("orphaning a connection in SYN-SENT closes it at once", () => {
+    const h = new Harness(
+      Tcb.connect({ localPort: LOCAL_PORT, remotePort: REMOTE_PORT, iss: ISS, config: orphanConfig() }, 0),
+    )
+    h.poll()
+    h.tcb.orphan(0)
+    assert.equal(h.tcb.state, "CLOSED")
+    assert.equal(h.tcb.nextDeadline(), undefined)
+    expectSegments(h.poll(), [])
+  })
+})
+
 describe("CLOSE-WAIT", () => {
   it("FIN → CLOSE-WAIT; we can still send (half-close); close() → LAST-ACK", () => {
     const h = established(plainConfig({ noDelay: true }))
     expectSegments(h.send({ seq: R, ack: S, flags: ACK | FIN }), [{ seq: S, ack: R + 1, flags: ACK }])
     assert.equal(h.tcb.state, "CLOSE-WAIT")
-    assert.deepEqual(h.events(), ["Readable", "PeerClosed"])
+    assert.deepEqual(h.signals(), ["Readable"])
+    assert.equal(h.tcb.finReceived, true)
     assert.equal(h.tcb.read(), null)
     h.write("bye")
     expectSegments(h.poll(), [{ seq: S, ack: R + 1, flags: ACK | PSH, data: "bye" }])
@@ -302,7 +371,7 @@ describe("CLOSING", () => {
     expectSegments(h.at(1009), [])
     expectSegments(h.at(1010), [])
     assert.equal(h.tcb.state, "CLOSED")
-    assert.deepEqual(h.events(), ["Readable", "PeerClosed", "Closed"])
+    assert.deepEqual(h.signals(), ["Readable", "FinAcked", "Closed"])
     assert.equal(h.tcb.error, undefined)
   })
   it("retransmits its FIN while waiting", () => {
@@ -321,14 +390,14 @@ describe("LAST-ACK", () => {
     h.tcb.close()
     expectSegments(h.poll(), [{ seq: S, ack: R + 1, flags: ACK | FIN }])
     assert.equal(h.tcb.state, "LAST-ACK")
-    h.events()
+    h.signals()
     return h
   }
   it("ACK of our FIN → CLOSED", () => {
     const h = lastAck()
     expectSegments(h.send({ seq: R + 1, ack: S + 1, flags: ACK }), [])
     assert.equal(h.tcb.state, "CLOSED")
-    assert.deepEqual(h.events(), ["Closed"])
+    assert.deepEqual(h.signals(), ["FinAcked", "Closed"])
     assert.equal(h.tcb.nextDeadline(), undefined)
   })
   it("retransmits the FIN with backoff", () => {

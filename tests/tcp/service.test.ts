@@ -218,6 +218,29 @@ describe("Tcp: typed errors", () => {
         assert.match(e.message, /congestion/)
       })
     )))
+
+  it("the configuration: every default filled in, durations as Duration strings, a misspelled key named", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const { Tcp } = yield* Effect.promise(() => import("../../src/tcp/Tcp.ts"))
+        const { Ipv4 } = yield* Effect.promise(() => import("../../src/ipv4/Ipv4.ts"))
+        const a = yield* node("10.0.0.1/24", { tcp: { timeWait: "50 millis", keepalive: { idle: "2 seconds" } } })
+        const cfg = a.tcp.config
+        assert.equal(cfg.timeWait, 50)
+        assert.deepEqual(cfg.keepalive, { enabled: false, idle: 2000, interval: 10_000, probes: 5 })
+        assert.equal(cfg.connectTimeout, 30_000)
+        assert.equal(cfg.minRto, 200)
+        assert.equal(cfg.backlog, 128)
+        assert.equal(cfg.sendBufferSize, 256 * 1024)
+        assert.equal(cfg.mssClamp, undefined, "no clamp unless set")
+        const exit = yield* Effect.exit(
+          Effect.provideService(Tcp.make({ timeWiat: 5 } as unknown as { timeWait: number }), Ipv4, a.stack.ipv4),
+        )
+        const e = failure(exit)
+        assert.equal(e.reason, "InvalidConfig")
+        assert.match(e.message, /timeWiat/)
+      })
+    )))
 })
 
 describe("Tcp: keepalive and closing", () => {
@@ -382,6 +405,26 @@ describe("Tcp: keepalive and closing", () => {
         assert.deepEqual(got, { length: data.length, hash: fnv1a(data) })
         assert.equal(failure(yield* Effect.exit(conn.read)).reason, "Closed")
         assert.equal(failure(yield* Effect.exit(conn.write(data))).reason, "Closed")
+      })
+    )))
+
+  it("close on one fiber wakes a reader and a blocked writer on others: both fail with Closed", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const a = yield* node("10.0.0.1/24", { tcp: { sendBufferSize: 4096 } })
+        const b = yield* node("10.0.0.2/24", { tcp: { receiveBufferSize: 4096 } })
+        const listener = yield* b.tcp.listen(80)
+        const conn = yield* a.tcp.connect(b.address, 80)
+        yield* listener.accept // B never reads: A's writer blocks once both buffers are full
+        const reader = yield* Effect.forkChild(Effect.exit(conn.read))
+        const writer = yield* Effect.forkChild(Effect.exit(conn.write(randomBytes(100_000, 5))))
+        // the writer has filled the send buffer and waits for room that never comes; the reader waits for data
+        yield* pollUntil(conn.stats, (st) => st.bytesWritten >= 4096, "the writer filled its buffer")
+        yield* Effect.forkChild(conn.close)
+        const r = yield* Fiber.join(reader).pipe(Effect.timeout("2 seconds"))
+        const w = yield* Fiber.join(writer).pipe(Effect.timeout("2 seconds"))
+        assert.equal(failure(r).reason, "Closed")
+        assert.equal(failure(w).reason, "Closed")
       })
     )))
 

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict"
 import { Listener } from "../../src/tcp/Listener.ts"
 import { EMPTY, TcpFlags, type TcpRepr } from "../../src/tcp/Segment.ts"
-import { makeTcbConfig, Tcb, type TcbConfig, type TcpEvent } from "../../src/tcp/Tcb.ts"
+import { Tcb, type TcbConfig, TcbSignal } from "../../src/tcp/Tcb.ts"
+import { makeTcbConfig } from "../../src/tcp/TcpConfig.ts"
 
 export const { FIN, SYN, RST, PSH, ACK } = TcpFlags
 export const LOCAL_PORT = 80
@@ -120,6 +121,10 @@ export const plainConfig = (over: Partial<TcbConfig> = {}): TcbConfig =>
     ...over,
   })
 
+/** The names of the {@link TcbSignal} bits set in `bits`, in declaration order. */
+export const signalNames = (bits: number): Array<keyof typeof TcbSignal> =>
+  (Object.keys(TcbSignal) as Array<keyof typeof TcbSignal>).filter((k) => (bits & TcbSignal[k]) !== 0)
+
 /** A TCB plus a clock: `send` feeds one peer segment and returns what the TCB emits right after. */
 export class Harness {
   now = 0
@@ -138,9 +143,9 @@ export class Harness {
     this.now = t
     return this.tcb.poll(t)
   }
-  /** Drain events. */
-  events(): TcpEvent[] {
-    return [...this.tcb.takeEvents()]
+  /** Drain the wake-up signals, as names in a fixed order. */
+  signals(): Array<keyof typeof TcbSignal> {
+    return signalNames(this.tcb.takeSignals())
   }
   /** Write a string/bytes and assert all were accepted. */
   write(d: Uint8Array | string): void {
@@ -157,7 +162,7 @@ export const established = (config: TcbConfig = plainConfig(), peerWin: number =
     { seq: ISS + 1, ack: IRS + 1, flags: ACK },
   ])
   assert.equal(h.tcb.state, "ESTABLISHED")
-  assert.deepEqual(h.events(), ["Connected"])
+  assert.deepEqual(h.signals(), ["Established"])
   return h
 }
 

@@ -7,7 +7,8 @@ import { describe, it } from "node:test"
 import fc from "fast-check"
 import { Listener } from "../../src/tcp/Listener.ts"
 import type { TcpRepr } from "../../src/tcp/Segment.ts"
-import { makeTcbConfig, Tcb, type TcbConfig } from "../../src/tcp/Tcb.ts"
+import { Tcb, type TcbConfig } from "../../src/tcp/Tcb.ts"
+import { makeTcbConfig } from "../../src/tcp/TcpConfig.ts"
 
 /** xorshift32 PRNG: deterministic from the seed. */
 const prng = (seed: number): () => number => {
@@ -108,8 +109,8 @@ const simulate = (data: Uint8Array, seed: number, imp: Impairment, config: TcbCo
         for (const x of chunk) received.push(x)
       }
     }
-    a.takeEvents()
-    b?.takeEvents()
+    a.takeSignals()
+    b?.takeSignals()
     transmit(a.poll(now), true)
     if (b !== undefined) transmit(b.poll(now), false)
     if (a.state === "CLOSED" && (b === undefined || b.state === "CLOSED") && link.length === 0) break

@@ -9,6 +9,7 @@ import { RttEstimator } from "../../src/tcp/Rtt.ts"
 import { Scoreboard } from "../../src/tcp/Scoreboard.ts"
 import { inWindow, seqAdd, seqGe, seqGt, seqLe, seqLt, seqSub } from "../../src/tcp/SeqNum.ts"
 import { windowShiftFor } from "../../src/tcp/Tcb.ts"
+import { makeTcbConfig } from "../../src/tcp/TcpConfig.ts"
 
 describe("SeqNum", () => {
   it("compares across the 2^32 wrap", () => {
@@ -249,7 +250,7 @@ describe("RttEstimator (RFC 6298)", () => {
     assert.equal(r.rto(), 60000)
     r.sample(1)
     assert.equal(r.backoff, 0)
-    const fast = new RttEstimator()
+    const fast = new RttEstimator(makeTcbConfig().rtt)
     fast.sample(1)
     assert.equal(fast.rto(), 200, "minimum RTO")
   })
