@@ -37,6 +37,7 @@ import { Ipv4, type Ipv4Datagram, type Ipv4Error } from "../ipv4/Ipv4.ts"
 import { Icmpv4DstUnreachableCode } from "../wire/Icmpv4.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { IpProtocol } from "../wire/Ipv4.ts"
+import { pseudoHeaderSum } from "../wire/Checksum.ts"
 import { UDP_HEADER_LEN, UdpPacket, UdpRepr } from "../wire/Udp.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 
@@ -194,7 +195,9 @@ const make = (config: UdpConfig): Effect.Effect<UdpShape, never, Ipv4 | Icmp | S
     const receive = (d: Ipv4Datagram): Effect.Effect<void> => {
       c.rxDatagrams++
       const packet = UdpPacket.parse(d.payload)
-      const parsed = Result.isSuccess(packet) ? UdpRepr.parse(packet.success, d.src, d.dst, caps) : undefined
+      const parsed = Result.isSuccess(packet)
+        ? UdpRepr.parse(packet.success, pseudoHeaderSum(d.src, d.dst, IpProtocol.Udp, packet.success.length()), caps)
+        : undefined
       if (parsed === undefined || Result.isFailure(parsed)) {
         if (parsed !== undefined && parsed.failure.reason === "BadChecksum") c.badChecksum++
         else c.malformed++
@@ -256,7 +259,7 @@ const make = (config: UdpConfig): Effect.Effect<UdpShape, never, Ipv4 | Icmp | S
             dst,
             IpProtocol.Udp,
             UDP_HEADER_LEN + data.length,
-            (buf) => UdpRepr.emit(repr, buf, address, dst, caps),
+            (buf) => UdpRepr.emit(repr, buf, pseudoHeaderSum(address, dst, IpProtocol.Udp, buf.length), caps),
           ),
           (e) => {
             c.txDatagrams--

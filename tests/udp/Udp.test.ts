@@ -16,7 +16,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Stack } from "../../src/Stack.ts"
 import { EPHEMERAL_PORT_MAX, EPHEMERAL_PORT_MIN, UdpError } from "../../src/udp/Udp.ts"
-import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
+import { ChecksumCapabilities, pseudoHeaderSum } from "../../src/wire/Checksum.ts"
 import { IpProtocol } from "../../src/wire/Ipv4.ts"
 import { UdpPacket, UdpRepr } from "../../src/wire/Udp.ts"
 import {
@@ -160,7 +160,12 @@ describe("Udp: checksums and queues", () => {
         for (let v = 0; v < 65536 && payload === undefined; v++) {
           const p = Uint8Array.of(v >>> 8, v & 0xff)
           const b = new Uint8Array(10)
-          UdpRepr.emit({ srcPort: 5, dstPort: 9, payload: p }, b, B, RAW, ChecksumCapabilities.all)
+          UdpRepr.emit(
+            { srcPort: 5, dstPort: 9, payload: p },
+            b,
+            pseudoHeaderSum(B, RAW, 17, 10),
+            ChecksumCapabilities.all,
+          )
           if (new UdpPacket(b).checksum() === 0xffff) payload = p
         }
         assert.ok(payload !== undefined)

@@ -9,7 +9,7 @@ import { describe, it } from "node:test"
 import assert from "node:assert/strict"
 import * as Result from "effect/Result"
 import { ArpPacket, ArpRepr } from "../../src/wire/Arp.ts"
-import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
+import { ChecksumCapabilities, pseudoHeaderSum } from "../../src/wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetFrame, EthernetRepr, EtherType } from "../../src/wire/Ethernet.ts"
 import { Icmpv4Packet, Icmpv4Repr } from "../../src/wire/Icmpv4.ts"
 import { IpProtocol, IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr } from "../../src/wire/Ipv4.ts"
@@ -228,7 +228,7 @@ describe("golden: UDP DNS query", () => {
     assert.equal(udp.length(), 37)
     assert.equal(udp.checksum(), 0x2d7d)
     assert.equal(naiveChecksum(pseudoHeader(repr.srcAddr, repr.dstAddr, 17, 37), zeroField(udp.buffer, 6)), 0x2d7d)
-    const dgram = ok(UdpRepr.parse(udp, repr.srcAddr, repr.dstAddr, ALL))
+    const dgram = ok(UdpRepr.parse(udp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 17, udp.length()), ALL))
     assert.equal(dgram.payload.length, 29)
     assert.equal(u16(dgram.payload, 0), 0x1234) // DNS id
     assert.equal(new TextDecoder().decode(dgram.payload.subarray(13, 20)), "example")
@@ -236,7 +236,7 @@ describe("golden: UDP DNS query", () => {
       ethRepr,
       repr,
       UdpRepr.bufferLen(dgram),
-      (b) => UdpRepr.emit(dgram, b, repr.srcAddr, repr.dstAddr, ALL),
+      (b) => UdpRepr.emit(dgram, b, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 17, b.length), ALL),
     )
     assert.equal(toHex(out), toHex(DNS_QUERY))
   })
@@ -246,9 +246,12 @@ describe("golden: UDP DNS query", () => {
     bad[bad.length - 1] ^= 1
     const { pkt, repr } = ipv4Of(bad)
     const udp = ok(UdpPacket.parse(pkt.payload()))
-    assert.equal(err(UdpRepr.parse(udp, repr.srcAddr, repr.dstAddr, ALL)).reason, "BadChecksum")
-    ok(UdpRepr.parse(udp, repr.srcAddr, repr.dstAddr, OFF))
-    ok(UdpRepr.parse(udp, repr.srcAddr, repr.dstAddr, { ...ALL, udp: "tx" }))
+    assert.equal(
+      err(UdpRepr.parse(udp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 17, udp.length()), ALL)).reason,
+      "BadChecksum",
+    )
+    ok(UdpRepr.parse(udp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 17, udp.length()), OFF))
+    ok(UdpRepr.parse(udp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 17, udp.length()), { ...ALL, udp: "tx" }))
   })
 })
 
@@ -344,7 +347,7 @@ describe("golden: 802.1Q-tagged frame", () => {
     const repr = ok(Ipv4Repr.parse(pkt, ALL))
     const udp = ok(UdpPacket.parse(pkt.payload()))
     assert.equal(naiveChecksum(pseudoHeader(repr.srcAddr, repr.dstAddr, 17, 15), zeroField(udp.buffer, 6)), 0x3658)
-    const dgram = ok(UdpRepr.parse(udp, repr.srcAddr, repr.dstAddr, ALL))
+    const dgram = ok(UdpRepr.parse(udp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 17, udp.length()), ALL))
     assert.deepEqual({ ...dgram, payload: new TextDecoder().decode(dgram.payload) }, {
       srcPort: 40000,
       dstPort: 514,
@@ -360,7 +363,7 @@ describe("golden: 802.1Q-tagged frame", () => {
       ethRepr,
       repr,
       UdpRepr.bufferLen(dgram),
-      (b) => UdpRepr.emit(dgram, b, repr.srcAddr, repr.dstAddr, ALL),
+      (b) => UdpRepr.emit(dgram, b, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 17, b.length), ALL),
     )
     // untagged on emit: the same bytes without the 4-byte tag and without padding
     const untagged = new Uint8Array(14 + 35)

@@ -22,7 +22,7 @@ import { describe, it } from "node:test"
 import assert from "node:assert/strict"
 import * as Result from "effect/Result"
 import { ARP_PACKET_LEN, ArpPacket, ArpRepr } from "../../src/wire/Arp.ts"
-import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
+import { ChecksumCapabilities, pseudoHeaderSum } from "../../src/wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetFrame, EthernetRepr, EtherType } from "../../src/wire/Ethernet.ts"
 import { Icmpv4Packet, Icmpv4Repr } from "../../src/wire/Icmpv4.ts"
 import { IpProtocol, IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr } from "../../src/wire/Ipv4.ts"
@@ -125,7 +125,10 @@ const decode = (frame: Uint8Array): Decoded => {
     l4 = { _tag: "Icmp", repr: ok(Icmpv4Repr.parse(ok(Icmpv4Packet.parse(payload), "ICMP"), ALL), "Icmpv4Repr") }
   } else if (ipRepr.protocol === IpProtocol.Udp) {
     const udp = ok(UdpPacket.parse(payload), "UDP")
-    l4 = { _tag: "Udp", repr: ok(UdpRepr.parse(udp, ipRepr.srcAddr, ipRepr.dstAddr, ALL), "UdpRepr") }
+    l4 = {
+      _tag: "Udp",
+      repr: ok(UdpRepr.parse(udp, pseudoHeaderSum(ipRepr.srcAddr, ipRepr.dstAddr, 17, udp.length()), ALL), "UdpRepr"),
+    }
   } else {
     assert.equal(ipRepr.protocol, IpProtocol.Tcp)
     const tcp = ok(TcpPacket.parse(payload), "TCP")
@@ -167,7 +170,7 @@ const encode = (d: Decoded): Uint8Array => {
       Icmpv4Repr.emit(d.l4.repr, l4, ALL)
       break
     case "Udp":
-      UdpRepr.emit(d.l4.repr, l4, srcAddr, dstAddr, ALL)
+      UdpRepr.emit(d.l4.repr, l4, pseudoHeaderSum(srcAddr, dstAddr, 17, l4.length), ALL)
       break
     case "Tcp":
       TcpRepr.emit(d.l4.repr, l4, srcAddr, dstAddr, ALL)
@@ -474,7 +477,10 @@ describe("kernel captures: UDP and the ICMP port unreachable", () => {
     const quoted = ok(Ipv4Packet.parse(msg.data))
     const quotedIp = ok(Ipv4Repr.parse(quoted, ALL))
     assert.deepEqual([quotedIp.srcAddr, quotedIp.dstAddr, quotedIp.protocol], [IP_A, IP_B, IpProtocol.Udp])
-    const quotedUdp = ok(UdpRepr.parse(ok(UdpPacket.parse(quoted.payload())), quotedIp.srcAddr, quotedIp.dstAddr, ALL))
+    const qudp = ok(UdpPacket.parse(quoted.payload()))
+    const quotedUdp = ok(
+      UdpRepr.parse(qudp, pseudoHeaderSum(quotedIp.srcAddr, quotedIp.dstAddr, 17, qudp.length()), ALL),
+    )
     assert.deepEqual([quotedUdp.srcPort, quotedUdp.dstPort, text(quotedUdp.payload)], [
       S.udpSrcPort,
       S.udpDstPort,
