@@ -66,6 +66,7 @@ import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import { Ipv4, type Ipv4Datagram, type Ipv4Error } from "../ipv4/Ipv4.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
+import { pseudoHeaderSum } from "../wire/Checksum.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { IpProtocol } from "../wire/Ipv4.ts"
 import { TcpPacket, TcpRepr } from "../wire/Tcp.ts"
@@ -672,7 +673,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         fill: (buf) => {
           const s = x.cur
           x.cur = undefined
-          if (s !== undefined) TcpRepr.emit(s, buf, address, remote, caps)
+          if (s !== undefined) TcpRepr.emit(s, buf, pseudoHeaderSum(address, remote, IpProtocol.Tcp, buf.length), caps)
         },
         waiters: [],
         appClosed: false,
@@ -891,7 +892,8 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
       c.segmentsOut++
       c.resetsSent++
       return Effect.catch(
-        ipv4.write(dst, IpProtocol.Tcp, TcpRepr.bufferLen(seg), (buf) => TcpRepr.emit(seg, buf, address, dst, caps)),
+        ipv4.write(dst, IpProtocol.Tcp, TcpRepr.bufferLen(seg), (buf) =>
+          TcpRepr.emit(seg, buf, pseudoHeaderSum(address, dst, IpProtocol.Tcp, buf.length), caps)),
         () => {
           c.txErrors++
           return Effect.void
@@ -920,7 +922,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         c.malformed++
         return Effect.void
       }
-      const parsed = TcpRepr.parse(packet.success, d.src, d.dst, caps)
+      const parsed = TcpRepr.parse(packet.success, pseudoHeaderSum(d.src, d.dst, IpProtocol.Tcp, d.payload.length), caps)
       if (Result.isFailure(parsed)) {
         if (parsed.failure.reason === "BadChecksum") c.badChecksum++
         else c.malformed++

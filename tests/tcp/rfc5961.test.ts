@@ -15,7 +15,7 @@ import * as Result from "effect/Result"
 import { Backend } from "../../src/link/Backend.ts"
 import { Switch } from "../../src/link/Switch.ts"
 import type { MacAddress } from "../../src/wire/MacAddress.ts"
-import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
+import { ChecksumCapabilities, pseudoHeaderSum } from "../../src/wire/Checksum.ts"
 import { IpProtocol } from "../../src/wire/Ipv4.ts"
 import type { Ipv4Address } from "../../src/wire/Ipv4Address.ts"
 import { TcpFlags, TcpPacket, TcpRepr } from "../../src/wire/Tcp.ts"
@@ -32,7 +32,8 @@ const parseTcp = (f: Uint8Array): { src: number; dst: number; seg: TcpRepr } | u
   if (p === undefined || p.repr.protocol !== IpProtocol.Tcp) return undefined
   const t = TcpPacket.parse(p.payload)
   if (Result.isFailure(t)) return undefined
-  const r = TcpRepr.parse(t.success, p.repr.srcAddr, p.repr.dstAddr, ChecksumCapabilities.offload)
+  const ph = pseudoHeaderSum(p.repr.srcAddr, p.repr.dstAddr, 6, t.success.buffer.length)
+  const r = TcpRepr.parse(t.success, ph, ChecksumCapabilities.offload)
   return Result.isSuccess(r) ? { src: p.repr.srcAddr, dst: p.repr.dstAddr, seg: r.success } : undefined
 }
 
@@ -53,7 +54,7 @@ const tcpFrame = (
     ...seg,
   }
   const b = new Uint8Array(TcpRepr.bufferLen(repr))
-  TcpRepr.emit(repr, b, src, dst, ChecksumCapabilities.all)
+  TcpRepr.emit(repr, b, pseudoHeaderSum(src, dst, 6, b.length), ChecksumCapabilities.all)
   return ipv4Frame(dstMac, srcMac, { src, dst, protocol: IpProtocol.Tcp, payload: b })
 }
 

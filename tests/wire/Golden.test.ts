@@ -268,7 +268,7 @@ describe("golden: TCP handshake from Linux", () => {
     assert.equal(tcp.checksum(), 0xbb4e)
     assert.equal(naiveChecksum(pseudoHeader(repr.srcAddr, repr.dstAddr, 6, 40), zeroField(tcp.buffer, 16)), 0xbb4e)
     assert.equal(tcp.options().length, 20)
-    const seg = ok(TcpRepr.parse(tcp, repr.srcAddr, repr.dstAddr, ALL))
+    const seg = ok(TcpRepr.parse(tcp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 6, tcp.buffer.length), ALL))
     assert.deepEqual({ ...seg, payload: Array.from(seg.payload) }, {
       srcPort: 45678,
       dstPort: 80,
@@ -291,7 +291,7 @@ describe("golden: TCP handshake from Linux", () => {
       ethRepr,
       repr,
       TcpRepr.bufferLen(seg),
-      (b) => TcpRepr.emit(seg, b, repr.srcAddr, repr.dstAddr, ALL),
+      (b) => TcpRepr.emit(seg, b, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 6, b.length), ALL),
     )
     assert.equal(toHex(out), toHex(TCP_SYN))
   })
@@ -303,7 +303,7 @@ describe("golden: TCP handshake from Linux", () => {
     assert.equal(repr.identification, 0)
     const tcp = ok(TcpPacket.parse(pkt.payload()))
     assert.equal(naiveChecksum(pseudoHeader(repr.srcAddr, repr.dstAddr, 6, 40), zeroField(tcp.buffer, 16)), 0x7ffd)
-    const seg = ok(TcpRepr.parse(tcp, repr.srcAddr, repr.dstAddr, ALL))
+    const seg = ok(TcpRepr.parse(tcp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 6, tcp.buffer.length), ALL))
     assert.equal(seg.seqNumber, 0xd00dfeed)
     assert.equal(seg.ackNumber, 0x5c3e9a72)
     assert.equal(seg.flags, TcpFlags.SYN | TcpFlags.ACK)
@@ -316,7 +316,7 @@ describe("golden: TCP handshake from Linux", () => {
       ethRepr,
       repr,
       TcpRepr.bufferLen(seg),
-      (b) => TcpRepr.emit(seg, b, repr.srcAddr, repr.dstAddr, ALL),
+      (b) => TcpRepr.emit(seg, b, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 6, b.length), ALL),
     )
     assert.equal(toHex(out), toHex(TCP_SYN_ACK))
   })
@@ -326,8 +326,14 @@ describe("golden: TCP handshake from Linux", () => {
     bad[14 + 20 + 4] ^= 0x80 // sequence number
     const { pkt, repr } = ipv4Of(bad)
     const tcp = ok(TcpPacket.parse(pkt.payload()))
-    assert.equal(err(TcpRepr.parse(tcp, repr.srcAddr, repr.dstAddr, ALL)).reason, "BadChecksum")
-    assert.equal(ok(TcpRepr.parse(tcp, repr.srcAddr, repr.dstAddr, OFF)).seqNumber, 0xdc3e9a71)
+    assert.equal(
+      err(TcpRepr.parse(tcp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 6, tcp.buffer.length), ALL)).reason,
+      "BadChecksum",
+    )
+    assert.equal(
+      ok(TcpRepr.parse(tcp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 6, tcp.buffer.length), OFF)).seqNumber,
+      0xdc3e9a71,
+    )
   })
 })
 

@@ -132,7 +132,14 @@ const decode = (frame: Uint8Array): Decoded => {
   } else {
     assert.equal(ipRepr.protocol, IpProtocol.Tcp)
     const tcp = ok(TcpPacket.parse(payload), "TCP")
-    l4 = { _tag: "Tcp", packet: tcp, repr: ok(TcpRepr.parse(tcp, ipRepr.srcAddr, ipRepr.dstAddr, ALL), "TcpRepr") }
+    l4 = {
+      _tag: "Tcp",
+      packet: tcp,
+      repr: ok(
+        TcpRepr.parse(tcp, pseudoHeaderSum(ipRepr.srcAddr, ipRepr.dstAddr, 6, tcp.buffer.length), ALL),
+        "TcpRepr",
+      ),
+    }
   }
   return { _tag: "Ipv4", eth, ethRepr, packet, ip: ipRepr, l4 }
 }
@@ -173,7 +180,7 @@ const encode = (d: Decoded): Uint8Array => {
       UdpRepr.emit(d.l4.repr, l4, pseudoHeaderSum(srcAddr, dstAddr, 17, l4.length), ALL)
       break
     case "Tcp":
-      TcpRepr.emit(d.l4.repr, l4, srcAddr, dstAddr, ALL)
+      TcpRepr.emit(d.l4.repr, l4, pseudoHeaderSum(srcAddr, dstAddr, 6, l4.length), ALL)
       break
     case "Fragment":
       l4.set(d.l4.bytes)
@@ -503,7 +510,8 @@ function tcpSegmentOf(h: string): { readonly seg?: TcpRepr } {
   if (Result.isFailure(p) || p.success.protocol() !== IpProtocol.Tcp) return {}
   const t = TcpPacket.parse(p.success.payload())
   if (Result.isFailure(t)) return {}
-  const seg = TcpRepr.parse(t.success, p.success.srcAddr(), p.success.dstAddr(), ALL)
+  const ph = pseudoHeaderSum(p.success.srcAddr(), p.success.dstAddr(), 6, t.success.buffer.length)
+  const seg = TcpRepr.parse(t.success, ph, ALL)
   return Result.isSuccess(seg) ? { seg: seg.success } : {}
 }
 
@@ -657,8 +665,9 @@ describe("kernel captures: a TCP connection (HTTP/1.0 request, 2000-byte respons
     bad[bad.length - 1] ^= 0x01
     const p = ok(Ipv4Packet.parse(ok(EthernetFrame.parse(bad)).payload()))
     const seg = ok(TcpPacket.parse(p.payload()))
-    assert.equal(err(TcpRepr.parse(seg, p.srcAddr(), p.dstAddr(), ALL)).reason, "BadChecksum")
-    ok(TcpRepr.parse(seg, p.srcAddr(), p.dstAddr(), OFF))
+    const ph = pseudoHeaderSum(p.srcAddr(), p.dstAddr(), 6, seg.buffer.length)
+    assert.equal(err(TcpRepr.parse(seg, ph, ALL)).reason, "BadChecksum")
+    ok(TcpRepr.parse(seg, ph, OFF))
   })
 })
 

@@ -121,13 +121,19 @@ const frames = (): { readonly frames: Array<Uint8Array>; readonly corrupted: num
   }
   for (const [eth, ip, s] of fc.sample(fc.tuple(arbEth, arbIpv4Repr, arbTcpRepr), opts(3))) {
     out.push(
-      ipFrame(eth, ip, IpProtocol.Tcp, TcpRepr.bufferLen(s), (b, r) => TcpRepr.emit(s, b, r.srcAddr, r.dstAddr, ALL)),
+      ipFrame(
+        eth,
+        ip,
+        IpProtocol.Tcp,
+        TcpRepr.bufferLen(s),
+        (b, r) => TcpRepr.emit(s, b, pseudoHeaderSum(r.srcAddr, r.dstAddr, 6, b.length), ALL),
+      ),
     )
   }
   // the negative control: a TCP segment with its checksum off by one
   const [[eth, ip, s]] = fc.sample(fc.tuple(arbEth, arbIpv4Repr, arbTcpRepr), opts(4))
   const bad = ipFrame(eth, ip, IpProtocol.Tcp, TcpRepr.bufferLen(s), (b, r) => {
-    TcpRepr.emit(s, b, r.srcAddr, r.dstAddr, ALL)
+    TcpRepr.emit(s, b, pseudoHeaderSum(r.srcAddr, r.dstAddr, 6, b.length), ALL)
     b[17] ^= 0x01
   })
   out.push(bad)
