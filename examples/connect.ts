@@ -15,6 +15,7 @@ import * as Stream from "effect/Stream"
 import { Switch } from "../src/link/Switch.ts"
 import { Stack } from "../src/Stack.ts"
 import type { TcpConnection } from "../src/tcp/Tcp.ts"
+import { IpAddress } from "../src/wire/IpAddress.ts"
 import { Ipv4Address } from "../src/wire/Ipv4Address.ts"
 import { MacAddress } from "../src/wire/MacAddress.ts"
 
@@ -45,7 +46,7 @@ const program: Effect.Effect<void, unknown> = Effect.scoped(
       const got = decoder.decode(echo.data)
       if (got !== text) return yield* Effect.fail(new Error(`echo mismatch: sent "${text}", got "${got}"`))
       yield* Console.log(
-        `udp ${Ipv4Address.format(echo.src)}:${echo.srcPort} -> :${socket.localPort} echoed "${got}"`,
+        `udp ${IpAddress.format(echo.src)}:${echo.srcPort} -> :${socket.localPort} echoed "${got}"`,
       )
     }
     const arpA = yield* a.arp.entries

@@ -38,6 +38,7 @@ import * as Scope from "effect/Scope"
 import { Arp } from "./arp/Arp.ts"
 import { Ethernet } from "./ethernet/Ethernet.ts"
 import { Icmp } from "./icmp/Icmp.ts"
+import type { Ip } from "./ip/Ip.ts"
 import { Ipv4, routeFromConfig } from "./ipv4/Ipv4.ts"
 import type { Backend } from "./link/Backend.ts"
 import { Vnetif } from "./link/Vnetif.ts"
@@ -179,7 +180,7 @@ export interface StackHandle {
 }
 
 /** The services a stack provides. */
-export type StackServices = Vnetif | Ethernet | Arp | Ipv4 | Icmp | Udp | Tcp
+export type StackServices = Vnetif | Ethernet | Arp | Ipv4 | Ip | Icmp | Udp | Tcp
 
 /**
  * Replacement layers, one per protocol. Each must provide its service and may need only the services below it
@@ -197,7 +198,7 @@ export interface StackOverrides {
   /** Replaces the ICMP layer. */
   readonly icmp?: Layer.Layer<Icmp, unknown, Ipv4>
   /** Replaces the UDP layer. */
-  readonly udp?: Layer.Layer<Udp, unknown, Ipv4 | Icmp>
+  readonly udp?: Layer.Layer<Udp, unknown, Ip | Ipv4 | Icmp>
   /** Replaces the TCP layer. */
   readonly tcp?: Layer.Layer<Tcp, unknown, Ipv4>
 }
@@ -245,14 +246,13 @@ const toStackError = (e: unknown, layerReason?: StackErrorReason): StackError =>
 }
 
 /** Reports the failures of one layer as `StackError`s of that layer (defects and interruptions pass through). */
-const tagged = <I, S, E, R>(
-  key: Context.Key<I, S>,
-  reason: StackErrorReason,
-  layer: Layer.Layer<I, E, R>,
-): Layer.Layer<I, StackError, R> =>
+const tagged = <I, E, R>(reason: StackErrorReason, layer: Layer.Layer<I, E, R>): Layer.Layer<I, StackError, R> =>
   Layer.catchCause(
     layer,
-    (cause) => Layer.effect(key, Effect.mapError(Effect.failCause(cause), (e) => toStackError(e, reason))),
+    (cause) =>
+      Layer.effectContext<I, StackError, never>(
+        Effect.mapError(Effect.failCause(cause), (e) => toStackError(e, reason)),
+      ),
   )
 
 const decode = Schema.decodeUnknownEffect(StackConfig)
@@ -325,13 +325,13 @@ const layers = (
   })
   const udp = overrides.udp ?? Udp.layer(cfg.udp?.queueSize === undefined ? {} : { queueSize: cfg.udp.queueSize })
   const tcp = overrides.tcp ?? Tcp.layer(cfg.tcp ?? {})
-  return tagged(Tcp, "Tcp", tcp).pipe(
-    Layer.provideMerge(tagged(Udp, "Udp", udp)),
-    Layer.provideMerge(tagged(Icmp, "Icmp", icmp)),
-    Layer.provideMerge(tagged(Ipv4, "Ipv4", ipv4)),
-    Layer.provideMerge(tagged(Arp, "Arp", arp)),
-    Layer.provideMerge(tagged(Ethernet, "Ethernet", ethernet)),
-    Layer.provideMerge(tagged(Vnetif, "Link", vnetif)),
+  return tagged("Tcp", tcp).pipe(
+    Layer.provideMerge(tagged("Udp", udp)),
+    Layer.provideMerge(tagged("Icmp", icmp)),
+    Layer.provideMerge(tagged("Ipv4", Ipv4.ipLayer.pipe(Layer.provideMerge(ipv4)))),
+    Layer.provideMerge(tagged("Arp", arp)),
+    Layer.provideMerge(tagged("Ethernet", ethernet)),
+    Layer.provideMerge(tagged("Link", vnetif)),
   )
 }
 

@@ -8,12 +8,13 @@
  * counted as `unknownEtherType`, like an EtherType without a handler. Truncated frames are counted as `malformed`.
  * A handler that dies is logged and counted (`handlerDefects`); the reader carries on.
  *
- * Outbound: `write(dst, etherType, payloadLen, fill)` allocates ONE fresh buffer of `14 + payloadLen` bytes (a
- * zeroed view of its own, carved from a 64 KiB slab that is never reused), writes
- * the header, lets the caller fill the payload in place and hands the buffer to the device (which owns it from then
- * on: the zero-copy contract of `link/Backend.ts`). `allocate` + `writeFrame` split the same steps for callers that
- * build a frame now and send it later (ARP's queue of frames waiting for a resolution). No minimum-size padding is
- * added (a virtual link does not need it; receivers trim with their own length fields, as RFC 894 allows).
+ * Outbound, ONE synchronous path: `allocate(dst, etherType, payloadLen)` returns a fresh frame of `14 + payloadLen`
+ * bytes (a zeroed view of its own, carved from a 64 KiB slab that is never reused) with the header written — the
+ * destination MAC is known when the frame is allocated (ARP resolves before IPv4 frames a datagram); the caller
+ * writes the payload in place and calls `transmit(frame)`, which hands the frame to the device (it owns it from then
+ * on: the zero-copy contract of `link/Backend.ts`) and returns an `EthernetError` or `undefined` (sent, or queued by
+ * a device that needs asynchrony). No Effect per frame. No minimum-size padding is added (a virtual link does not
+ * need it; receivers trim with their own length fields, as RFC 894 allows).
  *
  * Implements: RFC 894 (IPv4 over Ethernet II framing), IEEE 802.3 §3.1.1 (frame format).
  *
@@ -28,9 +29,10 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
-import { type NetifError, Vnetif } from "../link/Vnetif.ts"
+import { NetifError, Vnetif } from "../link/Vnetif.ts"
 import type { ChecksumCapabilities } from "../wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetFrame, EthernetRepr } from "../wire/Ethernet.ts"
 import { MacAddress } from "../wire/MacAddress.ts"
@@ -47,7 +49,7 @@ export interface EthernetStats {
   readonly rxDelivered: number
   /** Frames sent. */
   readonly txFrames: number
-  /** Frames refused on send (too large, device error). */
+  /** Frames refused on send (too large, device error, device backlog full). */
   readonly txErrors: number
   /** Frames dropped because their destination is neither this MAC nor a group address. */
   readonly notForUs: number
@@ -72,23 +74,16 @@ export interface EthernetShape {
    * EtherType replaces it; closing the scope removes it if it is still the current one).
    */
   readonly register: (etherType: number, handler: EthernetHandler) => Effect.Effect<void, never, Scope.Scope>
-  /** Builds one frame of `14 + payloadLen` bytes, lets `fill` write the payload in place, and sends it. */
-  readonly write: (
-    dst: MacAddress,
-    etherType: number,
-    payloadLen: number,
-    fill: (payload: Uint8Array) => void,
-  ) => Effect.Effect<void, EthernetError>
-  /** A fresh frame buffer of `14 + payloadLen` bytes with the header written (source = this MAC). Plain function. */
-  readonly allocate: (dst: MacAddress, etherType: number, payloadLen: number) => Uint8Array
-  /** Sends a complete frame (e.g. from `allocate`); it belongs to the device from now on. */
-  readonly writeFrame: (frame: Uint8Array) => Effect.Effect<void, EthernetError>
   /**
-   * Optional synchronous form of {@link writeFrame} for the per-frame hot path: sends now when the device can, and
-   * returns `undefined` when the frame is sent, or an Effect the caller must run to finish (a failure, or the
-   * device's asynchronous write).
+   * A fresh frame buffer of `14 + payloadLen` bytes with the header written (destination `dst`, source this MAC);
+   * the caller writes the payload at offset 14, then calls `transmit`. Plain function.
    */
-  readonly writeFrameUnsafe?: ((frame: Uint8Array) => Effect.Effect<void, EthernetError> | undefined) | undefined
+  readonly allocate: (dst: MacAddress, etherType: number, payloadLen: number) => Uint8Array
+  /**
+   * Sends a complete frame (from `allocate`); it belongs to the device from now on. Synchronous: returns the error,
+   * or `undefined` once the frame is sent or queued by the device. `util/Transmit.ts` derives the Effect form.
+   */
+  readonly transmit: (frame: Uint8Array) => EthernetError | undefined
   /** A snapshot of the counters. */
   readonly stats: Effect.Effect<EthernetStats>
   /** Sets the counters back to zero. */
@@ -135,6 +130,9 @@ const fromNetifError = (e: NetifError): EthernetError =>
     reason: e.reason === "Disconnected" ? "Disconnected" : e.reason === "FrameTooLarge" ? "FrameTooLarge" : "Device",
     message: e.message,
   })
+
+/** Frames waiting while a device without a synchronous write finishes the previous one (see the bridge in `make`). */
+const DEVICE_BACKLOG = 4096
 
 /** Bytes of one frame slab (see `allocate`). */
 const SLAB_BYTES = 64 * 1024
@@ -207,75 +205,75 @@ const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.g
     return frame
   }
 
-  const tooLarge = (len: number): EthernetError => {
-    c.txErrors++
-    return new EthernetError({
-      reason: "FrameTooLarge",
-      message: `payload of ${len} bytes is larger than the MTU of ${mtu} bytes`,
-    })
-  }
-
-  // One handler for every frame (`Effect.mapError` with an inline function would allocate closures per frame).
-  const onSendError = (cause: Cause.Cause<NetifError>): Effect.Effect<never, EthernetError> => {
-    if (Cause.hasFails(cause)) {
+  // ---- the device's send --------------------------------------------------------------------------------------
+  // BRIDGE until the device service exposes one synchronous `transmit(frame)`: this block is the only code that
+  // calls the device. A device with a synchronous write (the Switch) is called directly. One without (a Backend
+  // middleware that only has the Effect `write`) gets its Effect run here, in order: the first frame on a fiber
+  // started synchronously (an Effect that completes synchronously, like a test device, finishes before `transmit`
+  // returns and reports its error), and while one write is pending the next frames wait in a bounded backlog.
+  const deviceWriteUnsafe = device.writeUnsafe
+  const runFork = yield* FiberSet.makeRuntime<never, void, NetifError>()
+  const backlog: Array<Uint8Array> = []
+  let writing = false
+  const asyncFailed = (exit: Exit.Exit<void, NetifError>): void => {
+    if (Exit.isFailure(exit) && Cause.hasFails(exit.cause)) {
       c.txFrames--
       c.txErrors++
     }
-    return Effect.failCause(Cause.map(cause, fromNetifError))
+  }
+  const afterWrite = (exit: Exit.Exit<void, NetifError>): void => {
+    writing = false
+    asyncFailed(exit)
+    while (!writing && backlog.length > 0) {
+      const e = startWrite(backlog.shift()!)
+      if (e !== undefined) asyncFailed(Exit.fail(e))
+    }
+  }
+  const startWrite = (frame: Uint8Array): NetifError | undefined => {
+    const fiber = runFork(device.write(frame))
+    const exit = fiber.pollUnsafe()
+    if (exit === undefined) {
+      writing = true
+      fiber.addObserver(afterWrite)
+      return undefined
+    }
+    if (Exit.isSuccess(exit)) return undefined
+    const e = Cause.findError(exit.cause)
+    return e._tag === "Success"
+      ? e.success
+      : new NetifError({ reason: "Backend", message: `the device write did not complete: ${Cause.pretty(exit.cause)}` })
+  }
+  const deviceTransmit = (frame: Uint8Array): NetifError | undefined => {
+    if (deviceWriteUnsafe !== undefined) return deviceWriteUnsafe(frame)
+    if (!writing) return startWrite(frame)
+    if (backlog.length >= DEVICE_BACKLOG) {
+      return new NetifError({ reason: "Backend", message: `device backlog of ${DEVICE_BACKLOG} frames is full` })
+    }
+    backlog.push(frame)
+    return undefined
+  }
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      backlog.length = 0
+    })
+  )
+  // ---- end of the bridge ----------------------------------------------------------------------------------------
+
+  const txError = (reason: EthernetErrorReason, message: string): EthernetError => {
+    c.txErrors++
+    return new EthernetError({ reason, message })
   }
 
-  const deviceWriteUnsafe = device.writeUnsafe
-
-  /**
-   * Hands `frame` to the device now when it can write synchronously (`undefined`: sent); otherwise, or to report a
-   * failure, returns the Effect that finishes the job.
-   */
-  const sendUnsafe = (frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined => {
-    c.txFrames++
-    if (deviceWriteUnsafe === undefined) return Effect.catchCause(device.write(frame), onSendError)
-    const e = deviceWriteUnsafe(frame)
-    return e === undefined ? undefined : Effect.catchCause(Effect.fail(e), onSendError)
-  }
-
-  /** `writeFrame` done now where the device can: `undefined` when sent, else the Effect that finishes it. */
-  const writeFrameUnsafe = (frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined => {
+  const transmit = (frame: Uint8Array): EthernetError | undefined => {
     const len = frame.length - ETHERNET_HEADER_LEN
-    if (len < 0) {
-      c.txErrors++
-      return Effect.fail(
-        new EthernetError({ reason: "InvalidLength", message: `frame of ${frame.length} bytes has no full header` }),
-      )
-    }
-    if (len > mtu) return Effect.fail(tooLarge(len))
-    return sendUnsafe(frame)
-  }
-
-  const writeFrame = (frame: Uint8Array): Effect.Effect<void, EthernetError> =>
-    Effect.suspend(() => writeFrameUnsafe(frame) ?? Effect.void)
-
-  const write = (
-    dst: MacAddress,
-    etherType: number,
-    payloadLen: number,
-    fill: (payload: Uint8Array) => void,
-  ): Effect.Effect<void, EthernetError> => Effect.suspend(() => writeNow(dst, etherType, payloadLen, fill))
-
-  const writeNow = (
-    dst: MacAddress,
-    etherType: number,
-    payloadLen: number,
-    fill: (payload: Uint8Array) => void,
-  ): Effect.Effect<void, EthernetError> => {
-    if (!Number.isInteger(payloadLen) || payloadLen < 0) {
-      c.txErrors++
-      return Effect.fail(
-        new EthernetError({ reason: "InvalidLength", message: `payload length ${payloadLen} is not a size` }),
-      )
-    }
-    if (payloadLen > mtu) return Effect.fail(tooLarge(payloadLen))
-    const frame = allocate(dst, etherType, payloadLen)
-    fill(frame.subarray(ETHERNET_HEADER_LEN))
-    return sendUnsafe(frame) ?? Effect.void
+    if (len < 0) return txError("InvalidLength", `frame of ${frame.length} bytes has no full header`)
+    if (len > mtu) return txError("FrameTooLarge", `payload of ${len} bytes is larger than the MTU of ${mtu} bytes`)
+    c.txFrames++
+    const e = deviceTransmit(frame)
+    if (e === undefined) return undefined
+    c.txFrames--
+    c.txErrors++
+    return fromNetifError(e)
   }
 
   const register = (etherType: number, handler: EthernetHandler): Effect.Effect<void, never, Scope.Scope> =>
@@ -297,10 +295,8 @@ const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.g
     mtu,
     checksum: device.checksum,
     register,
-    write,
     allocate,
-    writeFrame,
-    writeFrameUnsafe,
+    transmit,
     stats: Effect.sync(() => ({ ...c })),
     resetStats: Effect.sync(() => {
       for (const k of Object.keys(c) as Array<keyof typeof c>) c[k] = 0

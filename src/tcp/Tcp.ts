@@ -64,7 +64,8 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
-import { Ipv4, type Ipv4Datagram, type Ipv4Error } from "../ipv4/Ipv4.ts"
+import type { IpError } from "../ip/Ip.ts"
+import { Ipv4, type Ipv4Datagram } from "../ipv4/Ipv4.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 import { pseudoHeaderSum } from "../wire/Checksum.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"
@@ -829,23 +830,18 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
       return Effect.void
     }
 
-    const ipv4WriteUnsafe = ipv4.writeUnsafe
-
     /**
-     * Serialises `x`'s queued segments now, as far as the layers below go synchronously (over the Switch: all of
-     * them, with no Effect per segment); returns `undefined` once the queue is empty, or the Effect that sends the
-     * rest after the first asynchronous step (an ARP resolution, a backend without a synchronous write, a failure).
+     * Serialises `x`'s queued segments now through the synchronous `Ipv4.transmit` (no Effect per segment); returns
+     * `undefined` once the queue is empty, or the failure (the caller then drops the rest: `drainFailed`).
      */
-    const pump = (x: Conn): Effect.Effect<void, Ipv4Error> | undefined => {
+    const pump = (x: Conn): Effect.Effect<void, IpError> | undefined => {
       while (x.txHead < x.txq.length) {
         const s = x.txq[x.txHead++]
         x.cur = s
         c.segmentsOut++
         const len = TcpRepr.bufferLen(s)
-        const r = ipv4WriteUnsafe !== undefined
-          ? ipv4WriteUnsafe(x.remoteAddr, IpProtocol.Tcp, len, x.fill)
-          : ipv4.write(x.remoteAddr, IpProtocol.Tcp, len, x.fill)
-        if (r !== undefined) return Effect.flatMap(r, () => pump(x) ?? Effect.void)
+        const e = ipv4.transmit(x.remoteAddr, IpProtocol.Tcp, len, x.fill)
+        if (e !== undefined) return Effect.fail(e)
       }
       x.txq.length = 0
       x.txHead = 0
@@ -891,14 +887,11 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
     const sendRaw = (dst: Ipv4Address, seg: TcpRepr): Effect.Effect<void> => {
       c.segmentsOut++
       c.resetsSent++
-      return Effect.catch(
-        ipv4.write(dst, IpProtocol.Tcp, TcpRepr.bufferLen(seg), (buf) =>
-          TcpRepr.emit(seg, buf, pseudoHeaderSum(address, dst, IpProtocol.Tcp, buf.length), caps)),
-        () => {
-          c.txErrors++
-          return Effect.void
-        },
-      )
+      const len = TcpRepr.bufferLen(seg)
+      const pseudo = pseudoHeaderSum(address, dst, IpProtocol.Tcp, len)
+      const e = ipv4.transmit(dst, IpProtocol.Tcp, len, (buf) => TcpRepr.emit(seg, buf, pseudo, caps))
+      if (e !== undefined) c.txErrors++
+      return Effect.void
     }
 
     const discardScratch = new Uint8Array(64 * 1024)
@@ -922,7 +915,11 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, Ipv4 | Scope.Sc
         c.malformed++
         return Effect.void
       }
-      const parsed = TcpRepr.parse(packet.success, pseudoHeaderSum(d.src, d.dst, IpProtocol.Tcp, d.payload.length), caps)
+      const parsed = TcpRepr.parse(
+        packet.success,
+        pseudoHeaderSum(d.src, d.dst, IpProtocol.Tcp, d.payload.length),
+        caps,
+      )
       if (Result.isFailure(parsed)) {
         if (parsed.failure.reason === "BadChecksum") c.badChecksum++
         else c.malformed++
