@@ -10,6 +10,8 @@
 
 // wire: pure codecs, checksums, addresses
 export * from "./src/wire/Ipv4Address.ts"
+export * from "./src/wire/Ipv6Address.ts"
+export * from "./src/wire/IpAddress.ts"
 export * from "./src/wire/MacAddress.ts"
 export * from "./src/wire/WireError.ts"
 export * from "./src/wire/Checksum.ts"
@@ -36,6 +38,7 @@ export * from "./src/link/Vxlan.ts"
 // protocol services and the stack
 export * from "./src/ethernet/Ethernet.ts"
 export * from "./src/arp/Arp.ts"
+export * from "./src/ip/Ip.ts"
 export * from "./src/ipv4/Ipv4.ts"
 export type { NextHop, Route } from "./src/ipv4/Routing.ts"
 export type { ReassemblyOptions, ReassemblyStats } from "./src/ipv4/Reassembly.ts"
