@@ -22,7 +22,7 @@ import { Backend, type BackendShape } from "../src/link/Backend.ts"
 import { Switch } from "../src/link/Switch.ts"
 import { Vnetif } from "../src/link/Vnetif.ts"
 import { Ring } from "../src/tcp/Ring.ts"
-import { ChecksumCapabilities, sum } from "../src/wire/Checksum.ts"
+import { ChecksumCapabilities, pseudoHeaderSum, sum } from "../src/wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetFrame } from "../src/wire/Ethernet.ts"
 import { IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr } from "../src/wire/Ipv4.ts"
 import type { Ipv4Address } from "../src/wire/Ipv4Address.ts"
@@ -75,7 +75,7 @@ const segment: TcpRepr = {
 const caps = ChecksumCapabilities.all
 const segLen = TcpRepr.bufferLen(segment)
 const segBuf = new Uint8Array(segLen)
-TcpRepr.emit(segment, segBuf, SRC, DST, caps)
+TcpRepr.emit(segment, segBuf, pseudoHeaderSum(SRC, DST, 6, segLen), caps)
 
 // a full frame: Ethernet + IPv4 + TCP
 const frame = new Uint8Array(ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + segLen)
@@ -114,7 +114,7 @@ const record = (stage: string, ns: number, note: string = ""): void => {
   record(
     "TcpRepr.emit 1460 B (checksum)",
     timeSync(200_000, () => {
-      TcpRepr.emit(segment, out, SRC, DST, caps)
+      TcpRepr.emit(segment, out, pseudoHeaderSum(SRC, DST, 6, segLen), caps)
       sink ^= out[16]
     }),
   )
@@ -124,7 +124,7 @@ const record = (stage: string, ns: number, note: string = ""): void => {
   record(
     "TcpRepr.parse 1460 B (checksum verified)",
     timeSync(200_000, () => {
-      const r = TcpRepr.parse(pkt, SRC, DST, caps)
+      const r = TcpRepr.parse(pkt, pseudoHeaderSum(SRC, DST, 6, pkt.buffer.length), caps)
       if (r._tag === "Success") sink ^= r.success.seqNumber
     }),
   )
@@ -138,7 +138,9 @@ const record = (stage: string, ns: number, note: string = ""): void => {
       const ipPkt = new Ipv4Packet(eth.payload())
       const ip = Ipv4Repr.parse(ipPkt, caps)
       if (ip._tag !== "Success") throw new Error("ipv4")
-      const tcp = TcpRepr.parse(new TcpPacket(ipPkt.payload()), ip.success.srcAddr, ip.success.dstAddr, caps)
+      const seg = new TcpPacket(ipPkt.payload())
+      const ph = pseudoHeaderSum(ip.success.srcAddr, ip.success.dstAddr, 6, seg.buffer.length)
+      const tcp = TcpRepr.parse(seg, ph, caps)
       if (tcp._tag !== "Success") throw new Error("tcp")
       if (ring.push(tcp.success.payload) === 0) ring.clear()
       ring.discard(ring.length)

@@ -36,6 +36,7 @@ import { Backend, type BackendShape } from "../src/link/Backend.ts"
 import { Tap } from "../src/link/uplink/Tap.ts"
 import { Vxlan } from "../src/link/uplink/Vxlan.ts"
 import { Stack } from "../src/Stack.ts"
+import { IpAddress } from "../src/wire/IpAddress.ts"
 import { Ipv4Address } from "../src/wire/Ipv4Address.ts"
 import { ByteReader, type HttpError } from "./_http.ts"
 
@@ -283,7 +284,7 @@ export const iperf3Server = (
         yield* conn.write(stateByte(IperfState.DISPLAY_RESULTS))
         if (options?.onTest !== undefined) {
           yield* options.onTest({
-            client: Ipv4Address.format(conn.remoteAddress),
+            client: IpAddress.format(conn.remoteAddress),
             reverse,
             streams: p.streams.length,
             bytes,

@@ -15,6 +15,7 @@ import * as Stream from "effect/Stream"
 import { Switch } from "../src/link/Switch.ts"
 import { Stack } from "../src/Stack.ts"
 import type { TcpConnection } from "../src/tcp/Tcp.ts"
+import { IpAddress } from "../src/wire/IpAddress.ts"
 import { Ipv4Address } from "../src/wire/Ipv4Address.ts"
 import { MacAddress } from "../src/wire/MacAddress.ts"
 
@@ -45,7 +46,7 @@ const program: Effect.Effect<void, unknown> = Effect.scoped(
       const got = decoder.decode(echo.data)
       if (got !== text) return yield* Effect.fail(new Error(`echo mismatch: sent "${text}", got "${got}"`))
       yield* Console.log(
-        `udp ${Ipv4Address.format(echo.src)}:${echo.srcPort} -> :${socket.localPort} echoed "${got}"`,
+        `udp ${IpAddress.format(echo.src)}:${echo.srcPort} -> :${socket.localPort} echoed "${got}"`,
       )
     }
     const arpA = yield* a.arp.entries
@@ -60,16 +61,16 @@ const program: Effect.Effect<void, unknown> = Effect.scoped(
       Effect.gen(function* () {
         const text = yield* readText(conn)
         yield* Console.log(
-          `tcp B <- ${Ipv4Address.format(conn.remoteAddress)}:${conn.remotePort}: "${text}"`,
+          `tcp B <- ${IpAddress.format(conn.remoteAddress)}:${conn.remotePort}: "${text}"`,
         )
         if (text !== "hello world") return yield* Effect.fail(new Error(`server got "${text}"`))
-        yield* conn.write(encoder.encode(`hello ${Ipv4Address.format(conn.remoteAddress)}, this is B`))
+        yield* conn.write(encoder.encode(`hello ${IpAddress.format(conn.remoteAddress)}, this is B`))
       }))
     const conn = yield* a.tcp.connect(b.address, 8080)
     yield* conn.write(encoder.encode("hello world"))
     yield* conn.closeWrite
     const reply = yield* readText(conn)
-    yield* Console.log(`tcp A <- ${Ipv4Address.format(conn.remoteAddress)}:${conn.remotePort}: "${reply}"`)
+    yield* Console.log(`tcp A <- ${IpAddress.format(conn.remoteAddress)}:${conn.remotePort}: "${reply}"`)
     if (reply !== `hello ${Ipv4Address.format(a.address)}, this is B`) {
       return yield* Effect.fail(new Error(`unexpected TCP reply "${reply}"`))
     }

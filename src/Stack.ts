@@ -47,17 +47,17 @@ import { ArpConfig, type ArpConfigFields } from "./arp/ArpConfig.ts"
 import { Ethernet } from "./ethernet/Ethernet.ts"
 import { Icmp } from "./icmp/Icmp.ts"
 import { IcmpConfig } from "./icmp/IcmpConfig.ts"
+import { Ip } from "./ip/Ip.ts"
 import { Ipv4, routeFromConfig } from "./ipv4/Ipv4.ts"
 import { Ipv4Config, type Ipv4ConfigFields } from "./ipv4/Ipv4Config.ts"
 import type { Backend } from "./link/Backend.ts"
-import { Vnetif } from "./link/Vnetif.ts"
+import { Vnetif, VnetifConfig } from "./link/Vnetif.ts"
 import { Tcp, TcpConfig } from "./tcp/Tcp.ts"
 import { Udp } from "./udp/Udp.ts"
 import { UdpConfig } from "./udp/UdpConfig.ts"
-import { ChecksumCapabilities } from "./wire/Checksum.ts"
 import type { Ipv4Address } from "./wire/Ipv4Address.ts"
 import type { MacAddress } from "./wire/MacAddress.ts"
-import { decodeConfig, int, withDefault } from "./util/Config.ts"
+import { decodeConfig, withDefault } from "./util/Config.ts"
 import type { TaggedErrorClass } from "./util/TaggedErrorClass.ts"
 
 /** The fields of {@link StackConfig}, with their defaults. */
@@ -66,12 +66,17 @@ export type StackConfigFields = {
   readonly cidr: Ipv4ConfigFields["cidr"]
   /** Default gateway, on the subnet, e.g. "10.0.0.1" (default: none; `Ipv4Config`'s `gateway`). */
   readonly gateway: Ipv4ConfigFields["gateway"]
-  /** Device MTU, 68..65535 (default: the device's, 1500). */
-  readonly mtu: Schema.optional<Schema.Int>
-  /** Checksum handling: "offload" (the device's default; the in-process switch cannot corrupt) or "all". */
-  readonly checksum: Schema.optional<Schema.Literals<readonly ["offload", "all"]>>
-  /** Receive queue of the switch port, in frames, 1..1 048 576 (default: the backend's). */
-  readonly queueCapacity: Schema.optional<Schema.Int>
+  /** Device MTU, 68..65535 (default 1500; `VnetifConfig`'s `mtu`). */
+  readonly mtu: (typeof VnetifConfig)["fields"]["mtu"]
+  /**
+   * Checksums computed and verified: "offload" (default; the in-process switch cannot corrupt), "all" (a real wire:
+   * TAP, VXLAN) or per protocol (`VnetifConfig`'s `checksum`).
+   */
+  readonly checksum: (typeof VnetifConfig)["fields"]["checksum"]
+  /** Receive queue of the switch port, in frames (default: the backend's; `VnetifConfig`'s `queueCapacity`). */
+  readonly queueCapacity: (typeof VnetifConfig)["fields"]["queueCapacity"]
+  /** Byte budget of that queue (default: the backend's; `VnetifConfig`'s `queueBytes`). */
+  readonly queueBytes: (typeof VnetifConfig)["fields"]["queueBytes"]
   /** ARP tunables: `ArpConfig` without `address`, which is the `cidr`'s (defaults there). */
   readonly arp: Schema.withDecodingDefaultKey<StackArpConfig>
   /** IPv4 tunables: `Ipv4Config` without `cidr` and `gateway`, which are above (defaults there). */
@@ -96,9 +101,10 @@ export type StackIpv4Config = Schema.Struct<Omit<Ipv4ConfigFields, "cidr" | "gat
 export const StackConfig: Schema.Struct<StackConfigFields> = Schema.Struct({
   cidr: Ipv4Config.fields.cidr,
   gateway: Ipv4Config.fields.gateway,
-  mtu: Schema.optional(int(68, 65535)),
-  checksum: Schema.optional(Schema.Literals(["offload", "all"] as const)),
-  queueCapacity: Schema.optional(int(1, 1 << 20)),
+  mtu: VnetifConfig.fields.mtu,
+  checksum: VnetifConfig.fields.checksum,
+  queueCapacity: VnetifConfig.fields.queueCapacity,
+  queueBytes: VnetifConfig.fields.queueBytes,
   arp: ArpConfig.mapFields(Struct.omit(["address"])).pipe(withDefault({})),
   ipv4: Ipv4Config.mapFields(Struct.omit(["cidr", "gateway"])).pipe(withDefault({})),
   icmp: IcmpConfig.pipe(withDefault({})),
@@ -121,6 +127,8 @@ export interface StackHandle {
   readonly arp: Arp["Service"]
   /** The IPv4 layer. */
   readonly ipv4: Ipv4["Service"]
+  /** The IP-version-neutral view of the network layer that TCP and UDP run on. */
+  readonly ip: Ip["Service"]
   /** The ICMP layer. */
   readonly icmp: Icmp["Service"]
   /** The UDP layer. */
@@ -138,7 +146,7 @@ export interface StackHandle {
 }
 
 /** The services a stack provides. */
-export type StackServices = Vnetif | Ethernet | Arp | Ipv4 | Icmp | Udp | Tcp
+export type StackServices = Vnetif | Ethernet | Arp | Ipv4 | Ip | Icmp | Udp | Tcp
 
 /**
  * Replacement layers, one per protocol. Each must provide its service and may need only the services below it
@@ -156,9 +164,9 @@ export interface StackOverrides {
   /** Replaces the ICMP layer. */
   readonly icmp?: Layer.Layer<Icmp, unknown, Ipv4>
   /** Replaces the UDP layer. */
-  readonly udp?: Layer.Layer<Udp, unknown, Ipv4 | Icmp>
+  readonly udp?: Layer.Layer<Udp, unknown, Ip | Ipv4 | Icmp>
   /** Replaces the TCP layer. */
-  readonly tcp?: Layer.Layer<Tcp, unknown, Ipv4>
+  readonly tcp?: Layer.Layer<Tcp, unknown, Ip | Ipv4>
 }
 
 /** Which part of the stack failed to build. */
@@ -204,14 +212,13 @@ const toStackError = (e: unknown, layerReason?: StackErrorReason): StackError =>
 }
 
 /** Reports the failures of one layer as `StackError`s of that layer (defects and interruptions pass through). */
-const tagged = <I, S, E, R>(
-  key: Context.Key<I, S>,
-  reason: StackErrorReason,
-  layer: Layer.Layer<I, E, R>,
-): Layer.Layer<I, StackError, R> =>
+const tagged = <I, E, R>(reason: StackErrorReason, layer: Layer.Layer<I, E, R>): Layer.Layer<I, StackError, R> =>
   Layer.catchCause(
     layer,
-    (cause) => Layer.effect(key, Effect.mapError(Effect.failCause(cause), (e) => toStackError(e, reason))),
+    (cause) =>
+      Layer.effectContext<I, StackError, never>(
+        Effect.mapError(Effect.failCause(cause), (e) => toStackError(e, reason)),
+      ),
   )
 
 const invalidConfig = (message: string, cause?: unknown): StackError =>
@@ -237,11 +244,10 @@ const layers = (
   overrides: StackOverrides = {},
 ): Layer.Layer<StackServices, StackError, Backend> => {
   const vnetif = overrides.vnetif ?? Vnetif.layer({
-    ...(cfg.mtu === undefined ? {} : { mtu: cfg.mtu }),
+    mtu: cfg.mtu,
+    checksum: cfg.checksum,
     ...(cfg.queueCapacity === undefined ? {} : { queueCapacity: cfg.queueCapacity }),
-    ...(cfg.checksum === undefined
-      ? {}
-      : { checksum: cfg.checksum === "all" ? ChecksumCapabilities.all : ChecksumCapabilities.offload }),
+    ...(cfg.queueBytes === undefined ? {} : { queueBytes: cfg.queueBytes }),
   })
   const ethernet = overrides.ethernet ?? Ethernet.layer
   const arp = overrides.arp ?? Arp.layer({ ...cfg.arp, address: cfg.cidr.address })
@@ -249,13 +255,13 @@ const layers = (
   const icmp = overrides.icmp ?? Icmp.layer(cfg.icmp)
   const udp = overrides.udp ?? Udp.layer(cfg.udp)
   const tcp = overrides.tcp ?? Tcp.layer(cfg.tcp)
-  return tagged(Tcp, "Tcp", tcp).pipe(
-    Layer.provideMerge(tagged(Udp, "Udp", udp)),
-    Layer.provideMerge(tagged(Icmp, "Icmp", icmp)),
-    Layer.provideMerge(tagged(Ipv4, "Ipv4", ipv4)),
-    Layer.provideMerge(tagged(Arp, "Arp", arp)),
-    Layer.provideMerge(tagged(Ethernet, "Ethernet", ethernet)),
-    Layer.provideMerge(tagged(Vnetif, "Link", vnetif)),
+  return tagged("Tcp", tcp).pipe(
+    Layer.provideMerge(tagged("Udp", udp)),
+    Layer.provideMerge(tagged("Icmp", icmp)),
+    Layer.provideMerge(tagged("Ipv4", Ipv4.ipLayer.pipe(Layer.provideMerge(ipv4)))),
+    Layer.provideMerge(tagged("Arp", arp)),
+    Layer.provideMerge(tagged("Ethernet", ethernet)),
+    Layer.provideMerge(tagged("Link", vnetif)),
   )
 }
 
@@ -294,6 +300,7 @@ const make = (
       ethernet: Context.get(ctx, Ethernet),
       arp: Context.get(ctx, Arp),
       ipv4,
+      ip: Context.get(ctx, Ip),
       icmp: Context.get(ctx, Icmp),
       udp: Context.get(ctx, Udp),
       tcp: Context.get(ctx, Tcp),

@@ -1,6 +1,6 @@
 /**
  * The ARP service: answers requests for this host's address, learns neighbours, resolves IPv4 addresses to MACs
- * for the IPv4 layer, and holds outbound frames while their next hop is being resolved.
+ * for the IPv4 layer, and holds outbound IPv4 datagrams while their next hop is being resolved.
  *
  * Implements: RFC 826 (packet reception with the merge rule: an existing entry is refreshed by any packet from its
  * owner; a new entry is created only when we are the target; requests for our address get a unicast reply),
@@ -11,14 +11,18 @@
  * with sender address 0.0.0.0, are answered but never learned).
  *
  * Resolution: `query(ip)` returns at once on a live entry; otherwise one resolution per address (shared by every
- * concurrent caller and by queued frames) sends a request, waits `retryInterval`, and repeats up to `retries`
+ * concurrent caller and by queued datagrams) sends a request, waits `retryInterval`, and repeats up to `retries`
  * requests in all (mirage's defaults: 5 × 1.5 s). No answer after the last wait → every waiter fails with
- * `ArpError` "Timeout" and the queued frames are dropped and counted. The resolution runs on a fiber owned by the
- * layer's Scope, so a caller that gives up does not cancel it for the others.
+ * `ArpError` "Timeout" and the queued datagrams are dropped and counted. The resolution runs on a fiber owned by the
+ * layer's Scope (started synchronously, so its first request leaves before the caller returns), and a caller that
+ * gives up does not cancel it for the others.
  *
- * Fast path: `output(nextHop, frame)` (used by IPv4 for each outbound frame) writes the destination MAC into the
- * frame and sends it on a cache hit; on a miss it queues the frame (at most `pendingLimit` per address; overflow is
- * dropped and counted) and returns without waiting. Queued frames are sent, in order, when the answer arrives.
+ * Send path (ARP resolves BEFORE Ethernet frames a packet; no frame is ever emitted with a placeholder MAC): IPv4
+ * calls `lookup(nextHop)` per datagram (a plain function). A hit gives the MAC the frame is allocated with. On a miss
+ * IPv4 builds the bare datagram and hands it to `enqueue(nextHop, datagram)`, which queues it (at most
+ * `pendingLimit` per address; overflow is dropped and counted) and starts the resolution; when the answer arrives
+ * the queued datagrams are framed with the learned MAC and transmitted, in order, on the receiving fiber. Replies,
+ * requests and queued datagrams all go through `Ethernet.transmit`, synchronously.
  *
  * Expiry is driven by `Clock`: lookups ignore expired entries (lazy expiry), and a sweeper fiber sleeps until the
  * earliest expiry to free them — both work under `TestClock`.
@@ -31,19 +35,21 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import { Ethernet, type EthernetError } from "../ethernet/Ethernet.ts"
 import { ARP_PACKET_LEN, ArpOperation, ArpPacket, ArpRepr } from "../wire/Arp.ts"
-import { EtherType } from "../wire/Ethernet.ts"
+import { ETHERNET_HEADER_LEN, EtherType } from "../wire/Ethernet.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { MacAddress } from "../wire/MacAddress.ts"
 import { ArpCache, type ArpEntry } from "./ArpCache.ts"
 import { ArpConfig, type ArpConfigInput } from "./ArpConfig.ts"
 import { decodeConfig } from "../util/Config.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
+import { toEffect } from "../util/Transmit.ts"
 
 export type { ArpEntry } from "./ArpCache.ts"
 export { ArpConfig, type ArpConfigFields, type ArpConfigInput } from "./ArpConfig.ts"
@@ -64,13 +70,13 @@ export interface ArpStats {
   readonly conflicts: number
   /** Resolutions that ended without an answer. */
   readonly timeouts: number
-  /** Frames queued waiting for a resolution. */
+  /** Datagrams queued waiting for a resolution. */
   readonly queued: number
-  /** Frames dropped because the per-address queue was full. */
+  /** Datagrams dropped because the per-address queue was full. */
   readonly queueOverflows: number
-  /** Queued frames dropped because their resolution timed out. */
+  /** Queued datagrams dropped because their resolution timed out. */
   readonly timeoutDrops: number
-  /** Frames that could not be sent by the device (after resolution or on a hit). */
+  /** ARP packets and queued datagrams that could not be sent (device errors, unresolvable next hops). */
   readonly sendErrors: number
 }
 
@@ -83,25 +89,19 @@ export interface ArpShape {
   /** The live entry for `ip`, if any (no request is sent). Plain function. */
   readonly lookup: (ip: Ipv4Address) => MacAddress | undefined
   /**
-   * Sends `frame` (a full Ethernet frame, e.g. from `Ethernet.allocate`) to the neighbour `nextHop`: the destination
-   * MAC is written into the frame on a hit; on a miss the frame is queued until the answer arrives (bounded).
+   * Holds an IPv4 datagram (header included, no Ethernet header) for the neighbour `nextHop`, whose `lookup` missed,
+   * and starts resolving it: on the answer the datagram is framed with the learned MAC and transmitted; when the
+   * queue is full or the resolution times out it is dropped and counted. Synchronous; never fails. The datagram
+   * belongs to ARP from now on.
    */
-  readonly output: (nextHop: Ipv4Address, frame: Uint8Array) => Effect.Effect<void, EthernetError>
-  /**
-   * Optional synchronous form of {@link output} for the per-frame hot path: does now what running `output` would do
-   * and returns `undefined` when that is all, or an Effect the caller must run to finish (a failure, the start of a
-   * resolution, or the device's asynchronous write).
-   */
-  readonly outputUnsafe?:
-    | ((nextHop: Ipv4Address, frame: Uint8Array) => Effect.Effect<void, EthernetError> | undefined)
-    | undefined
+  readonly enqueue: (nextHop: Ipv4Address, datagram: Uint8Array) => void
   /** Adds a static entry, which never expires and is never overwritten by learned information. */
   readonly addStatic: (ip: Ipv4Address, mac: MacAddress) => Effect.Effect<void>
   /** Removes the entry for `ip` (static or dynamic). */
   readonly remove: (ip: Ipv4Address) => Effect.Effect<void>
   /** A snapshot of the live entries, sorted by address. */
   readonly entries: Effect.Effect<ReadonlyArray<ArpEntry>>
-  /** Sends an ARP announcement (gratuitous ARP) for our address. */
+  /** Sends an ARP announcement (gratuitous ARP) for our address (the Effect form of one synchronous transmit). */
   readonly announce: Effect.Effect<void, EthernetError>
   /** A snapshot of the counters. */
   readonly stats: Effect.Effect<ArpStats>
@@ -152,7 +152,6 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
     const config: ArpConfig = decoded.success
     const eth = yield* Ethernet
     const clock = yield* Clock.Clock
-    const scope = yield* Effect.scope
     const address = config.address
     const mac = eth.mac
     const retries = config.retries
@@ -175,14 +174,18 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
     }
     const now = (): number => clock.currentTimeMillisUnsafe()
 
-    const sendArp = (dst: MacAddress, repr: ArpRepr): Effect.Effect<void, EthernetError> =>
-      Effect.suspend(() => {
-        if (repr.operation === ArpOperation.Request) c.requestsSent++
-        else c.repliesSent++
-        return eth.write(dst, EtherType.Arp, ARP_PACKET_LEN, (payload) => ArpRepr.emit(repr, payload))
-      })
+    /** Frames and transmits one ARP packet: the synchronous path; the error is also counted. */
+    const sendArp = (dst: MacAddress, repr: ArpRepr): EthernetError | undefined => {
+      if (repr.operation === ArpOperation.Request) c.requestsSent++
+      else c.repliesSent++
+      const frame = eth.allocate(dst, EtherType.Arp, ARP_PACKET_LEN)
+      ArpRepr.emit(repr, frame.subarray(ETHERNET_HEADER_LEN))
+      const e = eth.transmit(frame)
+      if (e !== undefined) c.sendErrors++
+      return e
+    }
 
-    const request = (ip: Ipv4Address): Effect.Effect<void, EthernetError> =>
+    const request = (ip: Ipv4Address): EthernetError | undefined =>
       sendArp(MacAddress.BROADCAST, {
         operation: ArpOperation.Request,
         senderHardwareAddr: mac,
@@ -191,27 +194,23 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
         targetProtocolAddr: ip,
       })
 
-    const announce: Effect.Effect<void, EthernetError> = request(address)
+    const announce: Effect.Effect<void, EthernetError> = Effect.suspend(() => toEffect(request(address)))
 
-    const sendResolved = (frame: Uint8Array, dst: MacAddress): Effect.Effect<void, EthernetError> => {
-      MacAddress.write(frame, 0, dst)
-      return eth.writeFrame(frame)
+    /** Frames an IPv4 datagram for `dst` and transmits it (an error is counted). */
+    const transmitDatagram = (dst: MacAddress, datagram: Uint8Array): void => {
+      const frame = eth.allocate(dst, EtherType.Ipv4, datagram.length)
+      frame.set(datagram, ETHERNET_HEADER_LEN)
+      if (eth.transmit(frame) !== undefined) c.sendErrors++
     }
 
-    const countSendError = (): Effect.Effect<void> =>
-      Effect.sync(() => {
-        c.sendErrors++
-      })
-
-    /** Completes a resolution: wakes the waiters and sends the queued frames in order. */
-    const resolved = (ip: Ipv4Address, dst: MacAddress, frames: ReadonlyArray<Uint8Array>): Effect.Effect<void> => {
+    /** Completes a resolution: wakes the waiters, then transmits the queued datagrams in order. */
+    const resolved = (ip: Ipv4Address, dst: MacAddress, datagrams: ReadonlyArray<Uint8Array>): void => {
       const d = resolutions.get(ip)
       if (d !== undefined) {
         resolutions.delete(ip)
         Deferred.doneUnsafe(d, Effect.succeed(dst))
       }
-      if (frames.length === 0) return Effect.void
-      return Effect.forEach(frames, (f) => Effect.catch(sendResolved(f, dst), countSendError), { discard: true })
+      for (let i = 0; i < datagrams.length; i++) transmitDatagram(dst, datagrams[i])
     }
 
     /** The fiber of one resolution: `retries` requests `retryInterval` apart, then a timeout. */
@@ -220,7 +219,7 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
         for (let attempt = 1; attempt <= retries; attempt++) {
           const p = cache.pending(ip)
           if (p !== undefined) p.attempts = attempt
-          yield* Effect.ignore(request(ip))
+          request(ip)
           const answer = yield* Effect.timeoutOption(Effect.exit(Deferred.await(d)), retryInterval)
           if (Option.isSome(answer)) return
         }
@@ -237,14 +236,18 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
         Deferred.doneUnsafe(d, Effect.fail(error))
       })
 
-    /** The shared resolution of `ip`, started if needed. */
-    const resolution = (ip: Ipv4Address): Effect.Effect<Deferred.Deferred<MacAddress, ArpError>> => {
+    /** Forks into the layer's scope synchronously (the fiber runs until its first suspension before this returns). */
+    const runFork = yield* FiberSet.makeRuntime<never, void, never>()
+
+    /** The shared resolution of `ip`, started now if there is none. Plain function. */
+    const resolution = (ip: Ipv4Address): Deferred.Deferred<MacAddress, ArpError> => {
       const existing = resolutions.get(ip)
-      if (existing !== undefined) return Effect.succeed(existing)
+      if (existing !== undefined) return existing
       const d = Deferred.makeUnsafe<MacAddress, ArpError>()
       resolutions.set(ip, d)
       cache.startPending(ip)
-      return Effect.as(Effect.forkIn(resolver(ip, d), scope), d)
+      runFork(resolver(ip, d))
+      return d
     }
 
     const invalid = (ip: Ipv4Address): ArpError | undefined =>
@@ -264,40 +267,31 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
         if (hit !== undefined) return Effect.succeed(hit)
         const bad = invalid(ip)
         if (bad !== undefined) return Effect.fail(bad)
-        return Effect.flatMap(resolution(ip), Deferred.await)
+        return Deferred.await(resolution(ip))
       })
 
-    const ethWriteUnsafe = eth.writeFrameUnsafe
-
-    /**
-     * `output` done now: on a hit the frame is sent (synchronously when the device can); on a miss it is queued (or
-     * dropped and counted). `undefined` when that is all, else the Effect that finishes it (a send, a resolution).
-     */
-    const outputUnsafe = (nextHop: Ipv4Address, frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined => {
+    const enqueue = (nextHop: Ipv4Address, datagram: Uint8Array): void => {
       const hit = lookup(nextHop)
-      if (hit !== undefined) {
-        MacAddress.write(frame, 0, hit)
-        return ethWriteUnsafe !== undefined ? ethWriteUnsafe(frame) : eth.writeFrame(frame)
+      if (hit !== undefined) { // resolved meanwhile (or a caller that did not look up first)
+        transmitDatagram(hit, datagram)
+        return
       }
       if (invalid(nextHop) !== undefined) {
         c.sendErrors++
-        return undefined
+        return
       }
-      if (!cache.enqueue(nextHop, frame)) {
+      if (!cache.enqueue(nextHop, datagram)) {
         c.queueOverflows++
-        return undefined
+        return
       }
       c.queued++
-      return resolutions.has(nextHop) ? undefined : Effect.asVoid(resolution(nextHop))
+      if (!resolutions.has(nextHop)) resolution(nextHop)
     }
 
-    const output = (nextHop: Ipv4Address, frame: Uint8Array): Effect.Effect<void, EthernetError> =>
-      Effect.suspend(() => outputUnsafe(nextHop, frame) ?? Effect.void)
-
-    const learned = (ip: Ipv4Address, hw: MacAddress, t: number): Effect.Effect<void> => {
-      const frames = cache.learn(ip, hw, t)
+    const learned = (ip: Ipv4Address, hw: MacAddress, t: number): void => {
+      const datagrams = cache.learn(ip, hw, t)
       Queue.offerUnsafe(wake, undefined)
-      return resolved(ip, hw, frames)
+      resolved(ip, hw, datagrams)
     }
 
     const receive = (payload: Uint8Array): Effect.Effect<void> => {
@@ -327,22 +321,20 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
       const t = now()
       const learnable = !Ipv4Address.isUnspecified(spa) && !Ipv4Address.isBroadcast(spa) &&
         !Ipv4Address.isMulticast(spa)
-      let effect: Effect.Effect<void> = Effect.void
       if (learnable) {
         const merged = cache.merge(spa, sha, t)
-        if (!merged && (forUs || cache.isPending(spa))) effect = learned(spa, sha, t)
+        if (!merged && (forUs || cache.isPending(spa))) learned(spa, sha, t)
       }
       if (forUs && r.operation === ArpOperation.Request) {
-        const reply = sendArp(sha, {
+        sendArp(sha, {
           operation: ArpOperation.Reply,
           senderHardwareAddr: mac,
           senderProtocolAddr: address,
           targetHardwareAddr: sha,
           targetProtocolAddr: spa,
-        }).pipe(Effect.catch(countSendError))
-        effect = effect === Effect.void ? reply : Effect.andThen(effect, reply)
+        })
       }
-      return effect
+      return Effect.void
     }
 
     const sweeper: Effect.Effect<void> = Effect.gen(function* () {
@@ -366,12 +358,10 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
       address,
       query,
       lookup,
-      output,
-      outputUnsafe,
+      enqueue,
       addStatic: (ip, hw) =>
-        Effect.suspend(() => {
-          const frames = cache.addStatic(ip, hw)
-          return resolved(ip, hw, frames)
+        Effect.sync(() => {
+          resolved(ip, hw, cache.addStatic(ip, hw))
         }),
       remove: (ip) =>
         Effect.sync(() => {

@@ -1,6 +1,6 @@
 /**
  * The ARP translation table as a pure, synchronous core: IPv4 address → MAC address entries with expiry times,
- * static entries, and pending resolutions holding a bounded queue of outbound frames waiting for the answer.
+ * static entries, and pending resolutions holding a bounded queue of outbound packets waiting for the answer.
  *
  * No Effect, no clock: every operation that depends on time takes `now` (milliseconds, from the caller's `Clock`),
  * and `nextExpiry()` tells the shell when the earliest dynamic entry ages out, so it can sleep until then.
@@ -17,7 +17,7 @@
  *   them).
  * - A dynamic entry is never returned by `lookup` at or after its `expiresAt` (lazy expiry), even if `expire` has
  *   not run yet.
- * - A pending queue never holds more than `pendingLimit` frames.
+ * - A pending queue never holds more than `pendingLimit` packets.
  *
  * @module
  */
@@ -36,9 +36,9 @@ export interface ArpEntry {
   readonly expiresAt: number
 }
 
-/** A resolution in progress: the frames waiting for it and how many requests were sent. */
+/** A resolution in progress: the packets waiting for it and how many requests were sent. */
 export interface PendingResolution<P> {
-  /** Frames queued for this destination, oldest first (bounded by `pendingLimit`). */
+  /** Packets queued for this destination, oldest first (bounded by `pendingLimit`). */
   readonly queue: Array<P>
   /** Requests sent so far. */
   attempts: number
@@ -48,7 +48,7 @@ export interface PendingResolution<P> {
 export interface ArpCacheOptions {
   /** Lifetime of a dynamic entry in milliseconds. */
   readonly timeout: number
-  /** Most frames queued per pending destination. */
+  /** Most packets queued per pending destination. */
   readonly pendingLimit: number
 }
 
@@ -58,7 +58,7 @@ interface Resolved {
   readonly isStatic: boolean
 }
 
-/** The ARP table. `P` is the type of a queued outbound packet (the shell uses whole Ethernet frames). */
+/** The ARP table. `P` is the type of a queued outbound packet (the shell queues IPv4 datagrams, not yet framed). */
 export class ArpCache<P = Uint8Array> {
   private readonly resolved = new Map<Ipv4Address, Resolved>()
   private readonly pendingMap = new Map<Ipv4Address, PendingResolution<P>>()
@@ -98,7 +98,7 @@ export class ArpCache<P = Uint8Array> {
 
   /**
    * Adds or refreshes a dynamic entry (RFC 826: when we are the target). Leaves static entries alone. Returns the
-   * frames that were waiting for this address (the pending resolution is completed), or an empty array.
+   * packets that were waiting for this address (the pending resolution is completed), or an empty array.
    */
   learn(ip: Ipv4Address, mac: MacAddress, now: number): Array<P> {
     const e = this.resolved.get(ip)
@@ -111,7 +111,7 @@ export class ArpCache<P = Uint8Array> {
     return this.completePending(ip)
   }
 
-  /** Adds a static entry (replacing any dynamic one) and returns the frames that were waiting for it. */
+  /** Adds a static entry (replacing any dynamic one) and returns the packets that were waiting for it. */
   addStatic(ip: Ipv4Address, mac: MacAddress): Array<P> {
     this.resolved.set(ip, { mac, expiresAt: Infinity, isStatic: true })
     return this.completePending(ip)
@@ -154,7 +154,7 @@ export class ArpCache<P = Uint8Array> {
     return true
   }
 
-  /** Ends the resolution of `ip` without an answer; returns the frames that were waiting (to be dropped). */
+  /** Ends the resolution of `ip` without an answer; returns the packets that were waiting (to be dropped). */
   failPending(ip: Ipv4Address): Array<P> {
     const p = this.pendingMap.get(ip)
     if (p === undefined) return []

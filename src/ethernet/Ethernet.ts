@@ -8,12 +8,13 @@
  * counted as `unknownEtherType`, like an EtherType without a handler. Truncated frames are counted as `malformed`.
  * A handler that dies is logged and counted (`handlerDefects`); the reader carries on.
  *
- * Outbound: `write(dst, etherType, payloadLen, fill)` allocates ONE fresh buffer of `14 + payloadLen` bytes (a
- * zeroed view of its own, carved from a 64 KiB slab that is never reused), writes
- * the header, lets the caller fill the payload in place and hands the buffer to the device (which owns it from then
- * on: the zero-copy contract of `link/Backend.ts`). `allocate` + `writeFrame` split the same steps for callers that
- * build a frame now and send it later (ARP's queue of frames waiting for a resolution). No minimum-size padding is
- * added (a virtual link does not need it; receivers trim with their own length fields, as RFC 894 allows).
+ * Outbound, ONE synchronous path: `allocate(dst, etherType, payloadLen)` returns a fresh frame of `14 + payloadLen`
+ * bytes (a zeroed view of its own, carved from a 64 KiB slab that is never reused) with the header written — the
+ * destination MAC is known when the frame is allocated (ARP resolves before IPv4 frames a datagram); the caller
+ * writes the payload in place and calls `transmit(frame)`, which hands the frame to the device (it owns it from then
+ * on: the zero-copy contract of `link/Backend.ts`) and returns an `EthernetError` or `undefined` (sent, or queued by
+ * a device that needs asynchrony). No Effect per frame. No minimum-size padding is added (a virtual link does not
+ * need it; receivers trim with their own length fields, as RFC 894 allows).
  *
  * Implements: RFC 894 (IPv4 over Ethernet II framing), IEEE 802.3 §3.1.1 (frame format).
  *
@@ -23,7 +24,6 @@
  * @module
  */
 import type * as Scope from "effect/Scope"
-import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -47,7 +47,7 @@ export interface EthernetStats {
   readonly rxDelivered: number
   /** Frames sent. */
   readonly txFrames: number
-  /** Frames refused on send (too large, device error). */
+  /** Frames refused on send (too large, device error, device backlog full). */
   readonly txErrors: number
   /** Frames dropped because their destination is neither this MAC nor a group address. */
   readonly notForUs: number
@@ -72,23 +72,16 @@ export interface EthernetShape {
    * EtherType replaces it; closing the scope removes it if it is still the current one).
    */
   readonly register: (etherType: number, handler: EthernetHandler) => Effect.Effect<void, never, Scope.Scope>
-  /** Builds one frame of `14 + payloadLen` bytes, lets `fill` write the payload in place, and sends it. */
-  readonly write: (
-    dst: MacAddress,
-    etherType: number,
-    payloadLen: number,
-    fill: (payload: Uint8Array) => void,
-  ) => Effect.Effect<void, EthernetError>
-  /** A fresh frame buffer of `14 + payloadLen` bytes with the header written (source = this MAC). Plain function. */
-  readonly allocate: (dst: MacAddress, etherType: number, payloadLen: number) => Uint8Array
-  /** Sends a complete frame (e.g. from `allocate`); it belongs to the device from now on. */
-  readonly writeFrame: (frame: Uint8Array) => Effect.Effect<void, EthernetError>
   /**
-   * Optional synchronous form of {@link writeFrame} for the per-frame hot path: sends now when the device can, and
-   * returns `undefined` when the frame is sent, or an Effect the caller must run to finish (a failure, or the
-   * device's asynchronous write).
+   * A fresh frame buffer of `14 + payloadLen` bytes with the header written (destination `dst`, source this MAC);
+   * the caller writes the payload at offset 14, then calls `transmit`. Plain function.
    */
-  readonly writeFrameUnsafe?: ((frame: Uint8Array) => Effect.Effect<void, EthernetError> | undefined) | undefined
+  readonly allocate: (dst: MacAddress, etherType: number, payloadLen: number) => Uint8Array
+  /**
+   * Sends a complete frame (from `allocate`); it belongs to the device from now on. Synchronous: returns the error,
+   * or `undefined` once the frame is sent or queued by the device. `util/Transmit.ts` derives the Effect form.
+   */
+  readonly transmit: (frame: Uint8Array) => EthernetError | undefined
   /** A snapshot of the counters. */
   readonly stats: Effect.Effect<EthernetStats>
   /** Sets the counters back to zero. */
@@ -207,71 +200,23 @@ const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.g
     return frame
   }
 
-  const tooLarge = (len: number): EthernetError => {
-    c.txErrors++
-    return new EthernetError({
-      reason: "FrameTooLarge",
-      message: `payload of ${len} bytes is larger than the MTU of ${mtu} bytes`,
-    })
-  }
-
-  // One handler for every frame (`Effect.mapError` with an inline function would allocate closures per frame).
-  const onSendError = (cause: Cause.Cause<VnetifError>): Effect.Effect<never, EthernetError> => {
-    if (Cause.hasFails(cause)) {
-      c.txFrames--
-      c.txErrors++
-    }
-    return Effect.failCause(Cause.map(cause, fromVnetifError))
-  }
-
   const deviceTransmit = device.transmit
 
-  /** Hands `frame` to the device now, synchronously (`undefined`: sent); a failure comes back as an Effect. */
-  const sendUnsafe = (frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined => {
+  const txError = (reason: EthernetErrorReason, message: string): EthernetError => {
+    c.txErrors++
+    return new EthernetError({ reason, message })
+  }
+
+  const transmit = (frame: Uint8Array): EthernetError | undefined => {
+    const len = frame.length - ETHERNET_HEADER_LEN
+    if (len < 0) return txError("InvalidLength", `frame of ${frame.length} bytes has no full header`)
+    if (len > mtu) return txError("FrameTooLarge", `payload of ${len} bytes is larger than the MTU of ${mtu} bytes`)
     c.txFrames++
     const e = deviceTransmit(frame)
-    return e === undefined ? undefined : Effect.catchCause(Effect.fail(e), onSendError)
-  }
-
-  /** `writeFrame` done now where the device can: `undefined` when sent, else the Effect that finishes it. */
-  const writeFrameUnsafe = (frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined => {
-    const len = frame.length - ETHERNET_HEADER_LEN
-    if (len < 0) {
-      c.txErrors++
-      return Effect.fail(
-        new EthernetError({ reason: "InvalidLength", message: `frame of ${frame.length} bytes has no full header` }),
-      )
-    }
-    if (len > mtu) return Effect.fail(tooLarge(len))
-    return sendUnsafe(frame)
-  }
-
-  const writeFrame = (frame: Uint8Array): Effect.Effect<void, EthernetError> =>
-    Effect.suspend(() => writeFrameUnsafe(frame) ?? Effect.void)
-
-  const write = (
-    dst: MacAddress,
-    etherType: number,
-    payloadLen: number,
-    fill: (payload: Uint8Array) => void,
-  ): Effect.Effect<void, EthernetError> => Effect.suspend(() => writeNow(dst, etherType, payloadLen, fill))
-
-  const writeNow = (
-    dst: MacAddress,
-    etherType: number,
-    payloadLen: number,
-    fill: (payload: Uint8Array) => void,
-  ): Effect.Effect<void, EthernetError> => {
-    if (!Number.isInteger(payloadLen) || payloadLen < 0) {
-      c.txErrors++
-      return Effect.fail(
-        new EthernetError({ reason: "InvalidLength", message: `payload length ${payloadLen} is not a size` }),
-      )
-    }
-    if (payloadLen > mtu) return Effect.fail(tooLarge(payloadLen))
-    const frame = allocate(dst, etherType, payloadLen)
-    fill(frame.subarray(ETHERNET_HEADER_LEN))
-    return sendUnsafe(frame) ?? Effect.void
+    if (e === undefined) return undefined
+    c.txFrames--
+    c.txErrors++
+    return fromVnetifError(e)
   }
 
   const register = (etherType: number, handler: EthernetHandler): Effect.Effect<void, never, Scope.Scope> =>
@@ -293,10 +238,8 @@ const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.g
     mtu,
     checksum: device.checksum,
     register,
-    write,
     allocate,
-    writeFrame,
-    writeFrameUnsafe,
+    transmit,
     stats: Effect.sync(() => ({ ...c })),
     resetStats: Effect.sync(() => {
       for (const k of Object.keys(c) as Array<keyof typeof c>) c[k] = 0

@@ -12,8 +12,11 @@
  * Errors sent: `sendDestinationUnreachable(code, original)` quotes the original IPv4 header and the first 8 bytes of
  * its payload (RFC 792), and is never sent about an ICMP error, a datagram to a broadcast/multicast address, or from
  * an invalid source (RFC 1122 §3.2.2). Error messages pass through a token bucket (default 100 per second, bursts
- * of 50; RFC 1812 §4.3.2.8) driven by `Clock`; suppressed ones are counted. When `protocolUnreachable` is on
- * (default), datagrams for a protocol nobody registered get "protocol unreachable" (RFC 1122 §3.2.2.1).
+ * of 50; RFC 1812 §4.3.2.8) driven by `Clock`; suppressed ones are counted. The IPv4 layer decides WHEN a datagram
+ * went unwanted — a transport said "no endpoint" (UDP: closed port → "port unreachable", RFC 1122 §4.1.3.1) or no
+ * transport is registered for its protocol — and calls the handler this layer registers with
+ * `Ipv4.registerUnreachable`; "protocol unreachable" (RFC 1122 §3.2.2.1) is sent when `protocolUnreachable` is on
+ * (default). Every message goes out through `Ipv4.transmit`, synchronously.
  *
  * Errors received: Destination Unreachable and Time Exceeded are counted, matched against pending pings, and handed
  * to the handler registered for the quoted datagram's protocol (`onError`), if any.
@@ -33,6 +36,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import * as Result from "effect/Result"
+import type { IpError } from "../ip/Ip.ts"
 import { Ipv4, type Ipv4Datagram, type Ipv4Error } from "../ipv4/Ipv4.ts"
 import { isGroupDestination } from "../ipv4/Routing.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"
@@ -42,6 +46,7 @@ import { TokenBucket } from "./TokenBucket.ts"
 import { decodeConfig } from "../util/Config.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 import { IcmpConfig, type IcmpConfigInput } from "./IcmpConfig.ts"
+import { toEffect } from "../util/Transmit.ts"
 
 export {
   IcmpConfig,
@@ -223,8 +228,9 @@ const make = (input: IcmpConfigInput): Effect.Effect<IcmpShape, IcmpError, Ipv4 
       malformed: 0,
     }
 
-    const send = (dst: Ipv4Address, repr: Icmpv4Repr, ttl?: number): Effect.Effect<void, Ipv4Error> =>
-      ipv4.write(
+    /** Sends one ICMP message: the synchronous path. */
+    const send = (dst: Ipv4Address, repr: Icmpv4Repr, ttl?: number): IpError | undefined =>
+      ipv4.transmit(
         dst,
         IpProtocol.Icmp,
         Icmpv4Repr.bufferLen(repr),
@@ -296,7 +302,8 @@ const make = (input: IcmpConfigInput): Effect.Effect<IcmpShape, IcmpError, Ipv4 
           }
           c.echoRequestsReceived++
           c.echoRepliesSent++
-          return Effect.ignore(send(d.src, { _tag: "EchoReply", ident: m.ident, seqNo: m.seqNo, data: m.data }))
+          send(d.src, { _tag: "EchoReply", ident: m.ident, seqNo: m.seqNo, data: m.data })
+          return Effect.void
         }
         case "EchoReply": {
           const key = (m.ident << 16 | m.seqNo) >>> 0
@@ -332,27 +339,23 @@ const make = (input: IcmpConfigInput): Effect.Effect<IcmpShape, IcmpError, Ipv4 
       return true
     }
 
-    const sendError = (
-      tag: "DstUnreachable" | "TimeExceeded",
-      code: number,
-      original: Ipv4Datagram,
-    ): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (!errorAllowed(original)) {
-          c.errorsNotAllowed++
-          return Effect.void
-        }
-        if (!bucket.take(clock.currentTimeMillisUnsafe())) {
-          c.errorsRateLimited++
-          return Effect.void
-        }
-        const quoteLen = original.header.length + Math.min(8, original.payload.length)
-        const data = new Uint8Array(quoteLen)
-        data.set(original.header, 0)
-        data.set(original.payload.subarray(0, quoteLen - original.header.length), original.header.length)
-        c.errorsSent++
-        return Effect.ignore(send(original.src, { _tag: tag, code, data }))
-      })
+    /** Sends an error about `original` now, unless the rules or the rate limit forbid it (then it is counted). */
+    const sendError = (tag: "DstUnreachable" | "TimeExceeded", code: number, original: Ipv4Datagram): void => {
+      if (!errorAllowed(original)) {
+        c.errorsNotAllowed++
+        return
+      }
+      if (!bucket.take(clock.currentTimeMillisUnsafe())) {
+        c.errorsRateLimited++
+        return
+      }
+      const quoteLen = original.header.length + Math.min(8, original.payload.length)
+      const data = new Uint8Array(quoteLen)
+      data.set(original.header, 0)
+      data.set(original.payload.subarray(0, quoteLen - original.header.length), original.header.length)
+      c.errorsSent++
+      send(original.src, { _tag: tag, code, data })
+    }
 
     const ping = (dst: Ipv4Address, options?: PingOptions): Effect.Effect<number, IcmpError> =>
       Effect.suspend(() => {
@@ -380,7 +383,7 @@ const make = (input: IcmpConfigInput): Effect.Effect<IcmpShape, IcmpError, Ipv4 
         const data = new Uint8Array(size)
         for (let i = 0; i < size; i++) data[i] = (seqNo + i) & 0xff
         const deferred = Deferred.makeUnsafe<bigint, IcmpError>()
-        const unreachable = (e: Ipv4Error): IcmpError =>
+        const unreachable = (e: Ipv4Error | IpError): IcmpError =>
           new IcmpError({
             reason: e.reason === "ArpTimeout" || e.reason === "NoRoute" ? "Unreachable" : "SendFailed",
             message: `ping ${Ipv4Address.format(dst)}: ${e.message}`,
@@ -391,7 +394,7 @@ const make = (input: IcmpConfigInput): Effect.Effect<IcmpShape, IcmpError, Ipv4 
           pending.set(key, { deferred, data })
           c.echoRequestsSent++
           yield* Effect.mapError(
-            send(dst, { _tag: "EchoRequest", ident, seqNo, data }, options?.ttl),
+            toEffect(send(dst, { _tag: "EchoRequest", ident, seqNo, data }, options?.ttl)),
             unreachable,
           )
           const end = yield* Deferred.await(deferred)
@@ -416,18 +419,20 @@ const make = (input: IcmpConfigInput): Effect.Effect<IcmpShape, IcmpError, Ipv4 
         )
       })
 
-    const protocolUnreachable = (d: Ipv4Datagram): Effect.Effect<void> =>
-      d.dst === route.address
-        ? sendError("DstUnreachable", Icmpv4DstUnreachableCode.ProtocolUnreachable, d)
-        : Effect.void
+    const protocolUnreachable = config.protocolUnreachable ?? true
+    /** The IPv4 layer's "nobody wants this datagram" hook (it only calls it for datagrams to our unicast address). */
+    const onUnreachable = (code: number, d: Ipv4Datagram): void => {
+      if (code === Icmpv4DstUnreachableCode.ProtocolUnreachable && !protocolUnreachable) return
+      sendError("DstUnreachable", code, d)
+    }
 
     yield* ipv4.register(IpProtocol.Icmp, receive)
-    if (config.protocolUnreachable) yield* ipv4.registerDefault(protocolUnreachable)
+    yield* ipv4.registerUnreachable(onUnreachable)
 
     return {
       ping,
-      sendDestinationUnreachable: (code, original) => sendError("DstUnreachable", code, original),
-      sendTimeExceeded: (code, original) => sendError("TimeExceeded", code, original),
+      sendDestinationUnreachable: (code, original) => Effect.sync(() => sendError("DstUnreachable", code, original)),
+      sendTimeExceeded: (code, original) => Effect.sync(() => sendError("TimeExceeded", code, original)),
       onError: (protocol, handler) =>
         Effect.acquireRelease(
           Effect.sync(() => {

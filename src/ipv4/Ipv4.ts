@@ -1,15 +1,22 @@
 /**
  * The IPv4 service of one interface: sends datagrams (fragmenting them to the MTU), routes them on-link or through
  * the gateway, receives and reassembles datagrams, and demultiplexes them by protocol to the handlers that upper
- * layers (ICMP, UDP, TCP) register.
+ * layers (ICMP, UDP, TCP) register. `Ipv4.layer` provides two services over the same state: {@link Ipv4} (this
+ * shape: route, ARP-backed resolution, what ICMPv4 needs) and `Ip` (`ip/Ip.ts`, the version-neutral contract TCP and
+ * UDP are written against; also reachable as `ipv4.ip`).
  *
- * Outbound (`write`): the caller gives the payload length and a `fill` callback. A datagram that fits the MTU is
- * built in ONE frame buffer (Ethernet header, IPv4 header, then `fill` writes the payload in place). A larger one
- * is filled once into a scratch buffer and copied into fragments of `floor((mtu − 20) / 8) × 8` payload bytes,
- * unless `dontFragment` is set (→ `Ipv4Error` "MessageTooLong"). Every datagram gets the next value of a per-stack
- * identification counter (starting at a random value). Unicast next hops go through `Arp.output` (a cache miss
- * queues the frame and returns; see `arp/Arp.ts`); broadcast and multicast map directly to a group MAC; datagrams
- * to this host's own address or 127/8 are delivered locally without touching the wire.
+ * Outbound, ONE synchronous path (`transmit`, no Effect per datagram): the caller gives the payload length and a
+ * `fill` callback, and gets an `IpError` or `undefined` (sent, queued, or dropped and counted). The next hop is
+ * resolved BEFORE the frame is built: broadcast and multicast map to a group MAC, a unicast next hop's MAC comes from
+ * `Arp.lookup`. With a MAC, a datagram that fits the MTU is built in ONE frame buffer (`Ethernet.allocate`, IPv4
+ * header, then `fill` writes the payload in place) and handed to `Ethernet.transmit`. Without one (an ARP miss) the
+ * bare datagram is built and handed to `Arp.enqueue`, which frames and sends it once the neighbour answers (bounded,
+ * dropped and counted on timeout). A datagram above the MTU is filled once into a scratch buffer and copied into
+ * fragments of `floor((mtu − 20) / 8) × 8` payload bytes, each sent the same way, unless `dontFragment` is set
+ * (→ "MessageTooLong"). Every datagram gets the next value of a per-stack identification counter (starting at a
+ * random value). Datagrams to this host's own address or 127/8 never touch the wire: they go on a bounded loopback
+ * queue (overflow dropped and counted) that a fiber of the layer drains through the receive path — never on the
+ * sender's stack, so a handler that answers cannot recurse into its caller.
  *
  * Inbound (on the device's reader fiber, plain TypeScript per packet): version/length checks and the header
  * checksum (when the device's capabilities say verify) — failures are dropped and counted, never errors; trailing
@@ -20,7 +27,10 @@
  * discard a datagram just because its TTL is below 2); a TTL of 0 is refused on send.
  *
  * Handlers get an {@link Ipv4Datagram} whose `payload` and `header` are read-only and valid only during the call
- * (a subarray of the received frame, or the reassembled buffer); copy what you keep.
+ * (a subarray of the received frame, or the reassembled buffer); copy what you keep. A handler returns an Effect or
+ * `NoEndpoint` ("no socket wants this"); for `NoEndpoint` on a datagram to our own address, and for a protocol nobody
+ * registered, the layer calls the unreachable handler (ICMP registers one) with code 3 "port unreachable" or 2
+ * "protocol unreachable" (RFC 1122 §3.2.2.1, §4.1.3.1): the transports never call ICMP themselves.
  *
  * Implements: RFC 791 §3.1–§3.2 (header, fragmentation, reassembly), RFC 1122 §3.2.1 (a host silently discards bad
  * versions, bad checksums, datagrams not for it; §3.2.1.3 invalid source addresses; §3.2.1.7 TTL; §3.3.1 routing
@@ -29,20 +39,32 @@
  * @module
  */
 import type * as Scope from "effect/Scope"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Result from "effect/Result"
 import { Arp, type ArpError } from "../arp/Arp.ts"
-import { Ethernet, type EthernetError } from "../ethernet/Ethernet.ts"
-import type { ChecksumCapabilities } from "../wire/Checksum.ts"
+import { Ethernet } from "../ethernet/Ethernet.ts"
+import {
+  Ip,
+  type IpDatagram,
+  IpError,
+  type IpErrorReason,
+  type IpRoute,
+  type IpShape,
+  type IpTransmitOptions,
+  NoEndpoint,
+} from "../ip/Ip.ts"
+import { type ChecksumCapabilities, pseudoHeaderSum } from "../wire/Checksum.ts"
+import type { IpAddress } from "../wire/IpAddress.ts"
 import { ETHERNET_HEADER_LEN, EtherType } from "../wire/Ethernet.ts"
 import { Ipv4Address } from "../wire/Ipv4Address.ts"
+import { Icmpv4DstUnreachableCode } from "../wire/Icmpv4.ts"
 import { IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr } from "../wire/Ipv4.ts"
 import type { MacAddress } from "../wire/MacAddress.ts"
 import { Reassembler, type ReassemblyStats } from "./Reassembly.ts"
@@ -69,35 +91,23 @@ export {
 } from "./Ipv4Config.ts"
 
 /** A received datagram, as handed to an upper-layer handler. `payload` and `header` are read-only and short-lived. */
-export interface Ipv4Datagram {
+export interface Ipv4Datagram extends IpDatagram {
   /** Source address. */
   readonly src: Ipv4Address
   /** Destination address (ours, a broadcast, or 224.0.0.1). */
   readonly dst: Ipv4Address
-  /** Protocol number. */
-  readonly protocol: number
-  /** Time to live as received. */
-  readonly ttl: number
   /** Identification field. */
   readonly identification: number
-  /** The payload (whole datagram after reassembly), trimmed to the total length. */
-  readonly payload: Uint8Array
-  /** The raw IPv4 header as received (with options; of the first fragment after reassembly), for ICMP quoting. */
-  readonly header: Uint8Array
 }
 
-/** Options of one `write`. */
-export interface Ipv4WriteOptions {
-  /** Time to live, 1..255 (default: the configured `defaultTtl`, 64). */
-  readonly ttl?: number
-  /** Set the DF flag: a datagram larger than the MTU then fails with "MessageTooLong" instead of fragmenting. */
-  readonly dontFragment?: boolean
-  /** Source address (default: this interface's address). */
-  readonly src?: Ipv4Address
-}
+/** An upper-layer receive handler: an Effect to run, or `NoEndpoint` when no endpoint wants the datagram. */
+export type Ipv4Handler = (datagram: Ipv4Datagram) => Effect.Effect<void> | NoEndpoint
 
-/** An upper-layer receive handler. */
-export type Ipv4Handler = (datagram: Ipv4Datagram) => Effect.Effect<void>
+/**
+ * The answer to a datagram nobody wants (ICMP registers one): `code` is the ICMPv4 Destination Unreachable code
+ * (2 protocol unreachable, 3 port unreachable). Called synchronously on the receive path.
+ */
+export type Ipv4UnreachableHandler = (code: number, datagram: Ipv4Datagram) => void
 
 /** Counters of the IPv4 layer (a snapshot). */
 export interface Ipv4Stats {
@@ -125,6 +135,8 @@ export interface Ipv4Stats {
   readonly fragmentsReceived: number
   /** Datagrams delivered locally (to this host's own address). */
   readonly loopback: number
+  /** Local datagrams dropped because the loopback queue was full. */
+  readonly loopbackDrops: number
   /** Bytes currently held by the reassembly buffer. */
   readonly reassemblyBytes: number
   /** Datagrams currently being reassembled. */
@@ -148,37 +160,25 @@ export interface Ipv4Shape {
   /** The device's checksum capabilities (for the upper layers). */
   readonly checksum: ChecksumCapabilities
   /**
-   * Sends a datagram of `payloadLen` bytes to `dst`; `fill` writes the payload in place (called once each time the
-   * effect runs, synchronously, before anything is sent). Fragments above the MTU unless `dontFragment`.
+   * Sends a datagram of `payloadLen` bytes to `dst`; `fill` writes the payload in place (called once, synchronously,
+   * before anything is sent). Fragments above the MTU unless `dontFragment`. Synchronous: returns the error, or
+   * `undefined` once the datagram is sent, queued for ARP or loopback, or dropped and counted. The same function as
+   * `ip.transmit`.
    */
-  readonly write: (
+  readonly transmit: (
     dst: Ipv4Address,
     protocol: number,
     payloadLen: number,
     fill: (payload: Uint8Array) => void,
-    options?: Ipv4WriteOptions,
-  ) => Effect.Effect<void, Ipv4Error>
-  /**
-   * Optional synchronous form of {@link write} for the per-segment hot path (TCP uses it): does now what running
-   * `write(...)` would do and returns `undefined` when the datagram is sent, or an Effect the caller must run to finish
-   * (a failure, local delivery, an ARP resolution or the device's asynchronous write).
-   */
-  readonly writeUnsafe?:
-    | ((
-      dst: Ipv4Address,
-      protocol: number,
-      payloadLen: number,
-      fill: (payload: Uint8Array) => void,
-      options?: Ipv4WriteOptions,
-    ) => Effect.Effect<void, Ipv4Error> | undefined)
-    | undefined
+    options?: IpTransmitOptions,
+  ) => IpError | undefined
   /** Registers the handler of a protocol for the lifetime of the current Scope (replacing an earlier one). */
   readonly register: (protocol: number, handler: Ipv4Handler) => Effect.Effect<void, never, Scope.Scope>
   /**
-   * Registers the handler of datagrams for which no protocol handler exists (ICMP uses it to answer "protocol
-   * unreachable"), for the lifetime of the current Scope.
+   * Registers the answer to datagrams no endpoint wants (ICMP's "protocol/port unreachable"), for the lifetime of
+   * the current Scope (replacing an earlier one).
    */
-  readonly registerDefault: (handler: Ipv4Handler) => Effect.Effect<void, never, Scope.Scope>
+  readonly registerUnreachable: (handler: Ipv4UnreachableHandler) => Effect.Effect<void, never, Scope.Scope>
   /** The next hop of a datagram to `dst`. Plain function. */
   readonly nextHop: (dst: Ipv4Address) => NextHop
   /** Resolves the link-layer address a datagram to `dst` would go to ("NoRoute", "ArpTimeout"). */
@@ -187,6 +187,8 @@ export interface Ipv4Shape {
   readonly stats: Effect.Effect<Ipv4Stats>
   /** Sets the counters back to zero (the reassembly buffer is kept). */
   readonly resetStats: Effect.Effect<void>
+  /** This layer seen through the version-neutral contract: the `Ip` service that `Ipv4.layer` also provides. */
+  readonly ip: IpShape
 }
 
 /** The service key base of {@link Ipv4}: `Context.Service` with its type spelled out (JSR explicit types). */
@@ -200,9 +202,14 @@ export class Ipv4 extends Ipv4Base {
   static readonly make: (
     config: Ipv4ConfigInput,
   ) => Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet | Arp | Scope.Scope> = (config) => make(config)
-  /** A Layer providing {@link Ipv4}; needs {@link Ethernet} and {@link Arp}. */
-  static readonly layer: (config: Ipv4ConfigInput) => Layer.Layer<Ipv4, Ipv4Error, Ethernet | Arp> = (config) =>
+  /** A Layer providing {@link Ipv4} and `Ip` (the same layer, two views); needs {@link Ethernet} and {@link Arp}. */
+  static readonly layer: (config: Ipv4ConfigInput) => Layer.Layer<Ipv4 | Ip, Ipv4Error, Ethernet | Arp> = (config) =>
     layer(config)
+  /** The `Ip` service of the current {@link Ipv4} (its `ip` view), e.g. over a replacement Ipv4 layer. */
+  static readonly ipLayer: Layer.Layer<Ip, never, Ipv4> = Layer.effect(
+    Ip,
+    Effect.suspend(() => Effect.map(Effect.service(Ipv4), (s) => s.ip)),
+  )
 }
 
 /** Why an IPv4 operation failed. */
@@ -242,7 +249,8 @@ export const routeFromConfig = (config: Pick<Ipv4Config, "cidr" | "gateway">): R
   return problem === undefined ? Result.succeed(route) : Result.fail(invalidConfig(problem))
 }
 
-const fromEthernetError = (e: EthernetError): Ipv4Error => new Ipv4Error({ reason: "Device", message: e.message })
+/** Datagrams waiting on the loopback queue (local delivery); more are dropped and counted. */
+const LOOPBACK_QUEUE = 1024
 
 const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet | Arp | Scope.Scope> =>
   Effect.gen(function* () {
@@ -263,8 +271,9 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
       maxDatagrams: config.reassemblyMaxDatagrams,
     })
     const wake = yield* Queue.sliding<void>(1)
+    const loopbackQueue = yield* Queue.bounded<Ipv4Datagram>(LOOPBACK_QUEUE)
     const handlers = new Map<number, Ipv4Handler>()
-    let fallback: Ipv4Handler | undefined = undefined
+    let unreachable: Ipv4UnreachableHandler | undefined = undefined
     let identification = yield* Random.nextIntBetween(0, 0xffff)
     const c = {
       rxPackets: 0,
@@ -279,17 +288,28 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
       unknownProtocol: 0,
       fragmentsReceived: 0,
       loopback: 0,
+      loopbackDrops: 0,
     }
     const maxFragmentPayload = ((mtu - IPV4_HEADER_LEN) >>> 3) << 3
+
+    // ---- receive --------------------------------------------------------------------------------------------------
 
     const deliver = (d: Ipv4Datagram): Effect.Effect<void> => {
       const h = handlers.get(d.protocol)
       if (h !== undefined) {
         c.rxDelivered++
-        return h(d)
+        const r = h(d)
+        if (r !== NoEndpoint) return r
+        // RFC 1122 §4.1.3.1: port unreachable, and only about a datagram to our unicast address
+        if (unreachable !== undefined && d.dst === address) unreachable(Icmpv4DstUnreachableCode.PortUnreachable, d)
+        return Effect.void
       }
       c.unknownProtocol++
-      return fallback === undefined ? Effect.void : fallback(d)
+      // RFC 1122 §3.2.2.1: protocol unreachable, likewise (ICMP applies the rest of §3.2.2 and its rate limit)
+      if (unreachable !== undefined && d.dst === address) {
+        unreachable(Icmpv4DstUnreachableCode.ProtocolUnreachable, d)
+      }
+      return Effect.void
     }
 
     const receive = (payload: Uint8Array): Effect.Effect<void> => {
@@ -366,82 +386,102 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
       }
     })
 
-    const fail = (reason: Ipv4ErrorReason, message: string): Effect.Effect<never, Ipv4Error> => {
+    const onLoopbackDefect = (defect: unknown): Effect.Effect<void> =>
+      Effect.logWarning("ipv4: a handler died on a looped-back datagram", defect)
+
+    /** Delivers local datagrams in order, in batches, on the layer's fiber (never on the sender's stack). */
+    const loopbackReader: Effect.Effect<void> = Effect.gen(function* () {
+      while (true) {
+        const batch = yield* Queue.takeAll(loopbackQueue)
+        for (const d of batch) {
+          const r = deliver(d)
+          if (!(Exit.isExit(r) && Exit.isSuccess(r))) yield* Effect.catchDefect(r, onLoopbackDefect)
+        }
+      }
+    })
+
+    // ---- transmit -------------------------------------------------------------------------------------------------
+
+    const fail = (reason: IpErrorReason, message: string): IpError => {
       c.txErrors++
-      return Effect.fail(new Ipv4Error({ reason, message }))
+      return new IpError({ reason, message })
     }
 
-    const sendFrame = (hop: NextHop, frame: Uint8Array): Effect.Effect<void, EthernetError> =>
-      hop._tag === "Unicast" ? arp.output(hop.ip, frame) : eth.writeFrame(frame)
-
-    const write = (
+    /** Writes the IPv4 header of one datagram or fragment at `buf[0..20)`. */
+    const emitHeader = (
+      buf: Uint8Array,
+      src: Ipv4Address,
       dst: Ipv4Address,
       protocol: number,
       payloadLen: number,
-      fill: (payload: Uint8Array) => void,
-      options?: Ipv4WriteOptions,
-    ): Effect.Effect<void, Ipv4Error> =>
-      Effect.suspend(() => writeNow(dst, protocol, payloadLen, fill, options) ?? Effect.void)
+      ttl: number,
+      id: number,
+      dontFragment: boolean,
+      moreFragments: boolean,
+      fragmentOffset: number,
+    ): void =>
+      Ipv4Repr.emit(
+        {
+          srcAddr: src,
+          dstAddr: dst,
+          protocol,
+          payloadLen,
+          ttl,
+          identification: id,
+          dontFragment,
+          moreFragments,
+          fragmentOffset,
+        },
+        buf,
+        caps,
+      )
 
-    const arpOutputUnsafe = arp.outputUnsafe
-    const ethWriteFrameUnsafe = eth.writeFrameUnsafe
-
-    /** `sendFrame` done now where the layers below can: `undefined` when sent, else the Effect that finishes it. */
-    const sendFrameUnsafe = (hop: NextHop, frame: Uint8Array): Effect.Effect<void, EthernetError> | undefined =>
-      hop._tag === "Unicast"
-        ? (arpOutputUnsafe !== undefined ? arpOutputUnsafe(hop.ip, frame) : arp.output(hop.ip, frame))
-        : (ethWriteFrameUnsafe !== undefined ? ethWriteFrameUnsafe(frame) : eth.writeFrame(frame))
-
-    // One handler for every datagram (`Effect.mapError` with an inline function allocates closures per call).
-    const onSendError = (cause: Cause.Cause<EthernetError>): Effect.Effect<never, Ipv4Error> => {
-      if (Cause.hasFails(cause)) c.txErrors++
-      return Effect.failCause(Cause.map(cause, fromEthernetError))
+    /** Hands a built frame to Ethernet; a device error becomes an `IpError` "Device" (counted). */
+    const sendFrame = (frame: Uint8Array): IpError | undefined => {
+      const e = eth.transmit(frame)
+      return e === undefined ? undefined : fail("Device", e.message)
     }
 
-    const writeNow = (
-      dst: Ipv4Address,
+    const transmit = (
+      dst: IpAddress,
       protocol: number,
       payloadLen: number,
       fill: (payload: Uint8Array) => void,
-      options: Ipv4WriteOptions | undefined,
-    ): Effect.Effect<void, Ipv4Error> | undefined => {
+      options?: IpTransmitOptions,
+    ): IpError | undefined => {
+      if (typeof dst !== "number") return fail("NoRoute", `${String(dst)} is an IPv6 address; this layer is IPv4`)
       if (!Number.isInteger(payloadLen) || payloadLen < 0) {
         return fail("InvalidArgument", `payload length ${payloadLen} is not a size`)
       }
       if (payloadLen > IPV4_MAX_PAYLOAD) {
         return fail("MessageTooLong", `payload of ${payloadLen} bytes exceeds the IPv4 maximum of ${IPV4_MAX_PAYLOAD}`)
       }
-      const ttl = options?.ttl ?? defaultTtl
+      let ttl = defaultTtl
+      let src = address
+      let dontFragment = false
+      if (options !== undefined) {
+        if (options.ttl !== undefined) ttl = options.ttl
+        if (options.dontFragment !== undefined) dontFragment = options.dontFragment
+        if (options.src !== undefined) {
+          if (typeof options.src !== "number") {
+            return fail("InvalidArgument", `source ${String(options.src)} is not an IPv4 address`)
+          }
+          src = options.src
+        }
+      }
       if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) {
         return fail("InvalidArgument", `TTL must be an integer in 1..255, got ${ttl}`)
       }
-      const src = options?.src ?? address
-      const dontFragment = options?.dontFragment ?? false
       const hop = nextHop(route, dst)
       if (hop._tag === "NoRoute") return fail("NoRoute", hop.message)
       identification = (identification + 1) & 0xffff
       const id = identification
       if (hop._tag === "Local") {
         const buf = new Uint8Array(IPV4_HEADER_LEN + payloadLen)
-        Ipv4Repr.emit(
-          {
-            srcAddr: src,
-            dstAddr: dst,
-            protocol,
-            payloadLen,
-            ttl,
-            identification: id,
-            dontFragment,
-            moreFragments: false,
-            fragmentOffset: 0,
-          },
-          buf,
-          caps,
-        )
+        emitHeader(buf, src, dst, protocol, payloadLen, ttl, id, dontFragment, false, 0)
         fill(buf.subarray(IPV4_HEADER_LEN))
         c.txDatagrams++
-        c.loopback++
-        return deliver({
+        const local: Ipv4Datagram = {
           src,
           dst,
           protocol,
@@ -449,31 +489,29 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
           identification: id,
           payload: buf.subarray(IPV4_HEADER_LEN),
           header: buf.subarray(0, IPV4_HEADER_LEN),
-        })
+        }
+        if (Queue.offerUnsafe(loopbackQueue, local)) c.loopback++
+        else c.loopbackDrops++
+        return undefined
       }
-      const dstMac = hop._tag === "Group" ? hop.mac : (0 as MacAddress)
+      // resolve the link-layer destination BEFORE building the frame: a group MAC, or ARP's entry (undefined: miss)
+      const neighbour = hop._tag === "Unicast" ? hop.ip : dst
+      const dstMac: MacAddress | undefined = hop._tag === "Group" ? hop.mac : arp.lookup(neighbour)
       if (IPV4_HEADER_LEN + payloadLen <= mtu) {
-        const frame = eth.allocate(dstMac, EtherType.Ipv4, IPV4_HEADER_LEN + payloadLen)
-        Ipv4Repr.emit(
-          {
-            srcAddr: src,
-            dstAddr: dst,
-            protocol,
-            payloadLen,
-            ttl,
-            identification: id,
-            dontFragment,
-            moreFragments: false,
-            fragmentOffset: 0,
-          },
-          frame.subarray(ETHERNET_HEADER_LEN),
-          caps,
-        )
-        fill(frame.subarray(ETHERNET_HEADER_LEN + IPV4_HEADER_LEN))
         c.txDatagrams++
         c.txFrames++
-        const r = sendFrameUnsafe(hop, frame)
-        return r === undefined ? undefined : Effect.catchCause(r, onSendError)
+        if (dstMac !== undefined) {
+          const frame = eth.allocate(dstMac, EtherType.Ipv4, IPV4_HEADER_LEN + payloadLen)
+          const datagram = frame.subarray(ETHERNET_HEADER_LEN)
+          emitHeader(datagram, src, dst, protocol, payloadLen, ttl, id, dontFragment, false, 0)
+          fill(datagram.subarray(IPV4_HEADER_LEN))
+          return sendFrame(frame)
+        }
+        const datagram = new Uint8Array(IPV4_HEADER_LEN + payloadLen)
+        emitHeader(datagram, src, dst, protocol, payloadLen, ttl, id, dontFragment, false, 0)
+        fill(datagram.subarray(IPV4_HEADER_LEN))
+        arp.enqueue(neighbour, datagram)
+        return undefined
       }
       if (dontFragment) {
         return fail(
@@ -483,37 +521,25 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
       }
       const scratch = new Uint8Array(payloadLen)
       fill(scratch)
-      const frames: Array<Uint8Array> = []
+      c.txDatagrams++
+      c.txFrames += Math.ceil(payloadLen / maxFragmentPayload)
       for (let off = 0; off < payloadLen; off += maxFragmentPayload) {
         const n = Math.min(maxFragmentPayload, payloadLen - off)
-        const frame = eth.allocate(dstMac, EtherType.Ipv4, IPV4_HEADER_LEN + n)
-        Ipv4Repr.emit(
-          {
-            srcAddr: src,
-            dstAddr: dst,
-            protocol,
-            payloadLen: n,
-            ttl,
-            identification: id,
-            dontFragment: false,
-            moreFragments: off + n < payloadLen,
-            fragmentOffset: off,
-          },
-          frame.subarray(ETHERNET_HEADER_LEN),
-          caps,
-        )
-        frame.set(scratch.subarray(off, off + n), ETHERNET_HEADER_LEN + IPV4_HEADER_LEN)
-        frames.push(frame)
+        const more = off + n < payloadLen
+        if (dstMac !== undefined) {
+          const frame = eth.allocate(dstMac, EtherType.Ipv4, IPV4_HEADER_LEN + n)
+          emitHeader(frame.subarray(ETHERNET_HEADER_LEN), src, dst, protocol, n, ttl, id, false, more, off)
+          frame.set(scratch.subarray(off, off + n), ETHERNET_HEADER_LEN + IPV4_HEADER_LEN)
+          const e = sendFrame(frame)
+          if (e !== undefined) return e // the rest of the datagram is useless without this fragment
+        } else {
+          const fragment = new Uint8Array(IPV4_HEADER_LEN + n)
+          emitHeader(fragment, src, dst, protocol, n, ttl, id, false, more, off)
+          fragment.set(scratch.subarray(off, off + n), IPV4_HEADER_LEN)
+          arp.enqueue(neighbour, fragment)
+        }
       }
-      c.txDatagrams++
-      c.txFrames += frames.length
-      return Effect.mapError(
-        Effect.forEach(frames, (f) => sendFrame(hop, f), { discard: true }),
-        (e) => {
-          c.txErrors++
-          return fromEthernetError(e)
-        },
-      )
+      return undefined
     }
 
     const resolve = (dst: Ipv4Address): Effect.Effect<MacAddress, Ipv4Error> => {
@@ -550,19 +576,50 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
           }),
       )
 
-    const registerDefault = (handler: Ipv4Handler): Effect.Effect<void, never, Scope.Scope> =>
+    const registerUnreachable = (handler: Ipv4UnreachableHandler): Effect.Effect<void, never, Scope.Scope> =>
       Effect.acquireRelease(
         Effect.sync(() => {
-          fallback = handler
+          unreachable = handler
         }),
         () =>
           Effect.sync(() => {
-            if (fallback === handler) fallback = undefined
+            if (unreachable === handler) unreachable = undefined
           }),
       )
 
+    // ---- the version-neutral view -----------------------------------------------------------------------------------
+
+    const ipRoute = (dst: IpAddress): IpRoute | undefined => {
+      if (typeof dst !== "number") return undefined
+      const hop = nextHop(route, dst)
+      switch (hop._tag) {
+        case "NoRoute":
+          return undefined
+        case "Local":
+          return { source: address, kind: "Local", nextHop: dst, mtu }
+        case "Group":
+          return { source: address, kind: "Group", nextHop: dst, mtu }
+        case "Unicast":
+          return { source: address, kind: "Unicast", nextHop: hop.ip, mtu }
+      }
+    }
+
+    const ip: IpShape = {
+      family: 4,
+      addresses: [address],
+      route: ipRoute,
+      source: (dst) => typeof dst === "number" && nextHop(route, dst)._tag !== "NoRoute" ? address : undefined,
+      mtu: () => mtu,
+      headerLen: IPV4_HEADER_LEN,
+      pseudoHeaderSum,
+      checksum: caps,
+      transmit,
+      register,
+    }
+
     yield* eth.register(EtherType.Ipv4, receive)
     yield* Effect.forkScoped(reassemblyTimer)
+    yield* Effect.forkScoped(loopbackReader)
     yield* Effect.addFinalizer(() => Effect.sync(() => reassembler.clear()))
 
     return {
@@ -572,10 +629,9 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
       route,
       mtu,
       checksum: caps,
-      write,
-      writeUnsafe: writeNow,
+      transmit,
       register,
-      registerDefault,
+      registerUnreachable,
       nextHop: (dst) => nextHop(route, dst),
       resolve,
       stats: Effect.sync(() => ({
@@ -588,8 +644,9 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
         for (const k of Object.keys(c) as Array<keyof typeof c>) c[k] = 0
         reassembler.resetStats()
       }),
+      ip,
     }
   })
 
-const layer = (config: Ipv4ConfigInput): Layer.Layer<Ipv4, Ipv4Error, Ethernet | Arp> =>
-  Layer.effect(Ipv4, make(config))
+const layer = (config: Ipv4ConfigInput): Layer.Layer<Ipv4 | Ip, Ipv4Error, Ethernet | Arp> =>
+  Layer.effectContext(Effect.map(make(config), (s) => Context.make(Ipv4, s).pipe(Context.add(Ip, s.ip))))

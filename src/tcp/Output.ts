@@ -2,18 +2,18 @@
  * The send side of the TCP shell: polling a connection's core and pumping what it produced into the network, and
  * the segments that belong to no connection (RSTs).
  *
- * Every poll appends to the connection's transmit queue. One fiber at a time drains a queue, so segments leave in
- * order; draining goes as far as the layers below go synchronously ({@link Network.transmit}: over the Switch, all
- * of the queue, with no Effect per segment) and only the rest, after an asynchronous step (an ARP resolution, an
- * asynchronous device, a failure), costs an Effect. Payloads are views into the TCB's send ring: before anything
- * else changes the ring (an input, a write, an abort) while a queue is being drained, the queued payloads are copied
- * out ({@link Output.detach}), so a view is never overwritten before it is sent.
+ * Every poll appends to the connection's transmit queue, and the queue is drained at once, synchronously, through
+ * {@link Network.transmit} (the one send path: no Effect per segment; a layer below that needs asynchrony queues
+ * inside itself). A failed send drops the rest of the queue and counts it (the core retransmits what matters). The
+ * `sending` flag guards against re-entry while a queue drains; payloads are views into the TCB's send ring, so
+ * {@link Output.detach} copies queued payloads out before anything else changes the ring while a drain is under
+ * way.
  *
  * @module
  */
 import * as Effect from "effect/Effect"
 import type { Conn } from "./Connection.ts"
-import type { Network, NetworkError, TcpAddress } from "./Network.ts"
+import type { Network, TcpAddress } from "./Network.ts"
 import type { TcpRepr } from "./Segment.ts"
 
 /** Counters of the send side. */
@@ -49,9 +49,8 @@ export class Output {
     this.settle(x)
     if (q.length === before || x.sending) return Effect.void
     x.sending = true
-    const rest = this.pump(x)
-    // only a queue that could not be sent synchronously costs an Effect (and keeps `sending` until it is done)
-    return rest === undefined ? Effect.void : Effect.uninterruptible(Effect.catch(rest, () => this.drainFailed(x)))
+    this.pump(x)
+    return Effect.void
   }
 
   /** Copies `x`'s queued payloads out of its send ring (another fiber is sending them). */
@@ -68,37 +67,24 @@ export class Output {
     const stats = this.stats
     stats.segmentsOut++
     stats.resetsSent++
-    const r = this.network.transmit(dst, segment)
-    return r === undefined ? Effect.void : Effect.catch(r, () => {
-      stats.txErrors++
-      return Effect.void
-    })
-  }
-
-  /**
-   * Sends `x`'s queued segments as far as the layers below go synchronously; `undefined` once the queue is empty,
-   * or the Effect that sends the rest after the first asynchronous step.
-   */
-  private pump(x: Conn): Effect.Effect<void, NetworkError> | undefined {
-    const net = this.network
-    while (x.txHead < x.txq.length) {
-      const s = x.txq[x.txHead++]
-      this.stats.segmentsOut++
-      const r = net.transmit(x.remoteAddress, s)
-      if (r !== undefined) return Effect.flatMap(r, () => this.pump(x) ?? Effect.void)
-    }
-    x.txq.length = 0
-    x.txHead = 0
-    x.sending = false
-    return undefined
-  }
-
-  /** A send failed: the rest of the queue is dropped and counted. */
-  private drainFailed(x: Conn): Effect.Effect<void> {
-    this.stats.txErrors += x.txq.length - x.txHead + 1
-    x.txq.length = 0
-    x.txHead = 0
-    x.sending = false
+    if (this.network.transmit(dst, segment) !== undefined) stats.txErrors++
     return Effect.void
+  }
+
+  /** Sends `x`'s queued segments; on the first failure the rest of the queue is dropped and counted. */
+  private pump(x: Conn): void {
+    const net = this.network
+    const q = x.txq
+    while (x.txHead < q.length) {
+      const s = q[x.txHead++]
+      this.stats.segmentsOut++
+      if (net.transmit(x.remoteAddress, s) !== undefined) {
+        this.stats.txErrors += q.length - x.txHead + 1
+        break
+      }
+    }
+    q.length = 0
+    x.txHead = 0
+    x.sending = false
   }
 }

@@ -12,11 +12,13 @@
  * Receive (on the device's reader fiber, plain TypeScript per datagram): length checks, then the checksum through
  * the wire codec when the device's capabilities say verify — a received checksum of 0 means "not computed" and is
  * accepted, a wrong one is dropped and counted (RFC 768, RFC 1122 §4.1.3.4). The datagram data is copied once,
- * into a buffer the receiver owns. A datagram for a port nobody bound, sent to our unicast address, is answered
- * with ICMP "port unreachable" (RFC 1122 §4.1.3.1), rate-limited by the ICMP layer.
+ * into a buffer the receiver owns. For a port nobody bound the handler returns `NoEndpoint`: the network layer
+ * answers it ("port unreachable" over IPv4, RFC 1122 §4.1.3.1, rate-limited by ICMP); UDP knows no ICMP.
  *
- * Send: one IPv4 write with an in-place fill (header + data + checksum over the pseudo-header; a computed 0 is sent
- * as 0xffff); the IPv4 layer fragments datagrams above the MTU. The largest datagram is 65507 data bytes.
+ * Written against the version-neutral `Ip` contract only (`ip/Ip.ts`; nothing from `ipv4/`): endpoints are
+ * `IpAddress`es. Send: one synchronous `Ip.transmit` with an in-place fill (header + data + checksum over the
+ * pseudo-header of the source `Ip.source(dst)`; a computed 0 is sent as 0xffff); the network layer fragments
+ * datagrams above the MTU and refuses those above its maximum ("MessageTooLong": 65507 data bytes over IPv4).
  *
  * Implements: RFC 768, RFC 1122 §4.1 (UDP requirements), RFC 6335 §6 (ephemeral port range).
  *
@@ -32,10 +34,8 @@ import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import { Icmp } from "../icmp/Icmp.ts"
-import { Ipv4, type Ipv4Datagram, type Ipv4Error } from "../ipv4/Ipv4.ts"
-import { Icmpv4DstUnreachableCode } from "../wire/Icmpv4.ts"
-import { Ipv4Address } from "../wire/Ipv4Address.ts"
+import { Ip, type IpDatagram, type IpError, NoEndpoint } from "../ip/Ip.ts"
+import { IpAddress } from "../wire/IpAddress.ts"
 import { IpProtocol } from "../wire/Ipv4.ts"
 import { UDP_HEADER_LEN, UdpPacket, UdpRepr } from "../wire/Udp.ts"
 import { decodeConfig } from "../util/Config.ts"
@@ -47,11 +47,11 @@ export { UdpConfig, type UdpConfigFields, type UdpConfigInput } from "./UdpConfi
 /** A received datagram. `data` is a copy the receiver owns. */
 export interface UdpDatagram {
   /** Source address. */
-  readonly src: Ipv4Address
+  readonly src: IpAddress
   /** Source port (0 if the sender gave none). */
   readonly srcPort: number
   /** Destination address (ours, or a broadcast). */
-  readonly dst: Ipv4Address
+  readonly dst: IpAddress
   /** Destination port (the socket's). */
   readonly dstPort: number
   /** The data. */
@@ -63,7 +63,7 @@ export interface UdpSocket {
   /** The local port. */
   readonly localPort: number
   /** Sends `data` from this socket's port to `dst:dstPort`. The bytes are copied into the frame. */
-  readonly send: (dst: Ipv4Address, dstPort: number, data: Uint8Array) => Effect.Effect<void, UdpError>
+  readonly send: (dst: IpAddress, dstPort: number, data: Uint8Array) => Effect.Effect<void, UdpError>
   /** The received datagrams; the stream ends when the socket is closed. */
   readonly receive: Stream.Stream<UdpDatagram>
   /** Waits for the next datagram; fails with "Closed" once the socket is closed. */
@@ -77,7 +77,7 @@ export type UdpHandler = (datagram: UdpDatagram, socket: UdpSocket) => Effect.Ef
 
 /** Counters of the UDP layer (a snapshot). */
 export interface UdpStats {
-  /** Datagrams received from IPv4. */
+  /** Datagrams received from the network layer. */
   readonly rxDatagrams: number
   /** Datagrams queued to a socket. */
   readonly rxDelivered: number
@@ -104,7 +104,7 @@ export interface UdpShape {
   /** Sends one datagram from `srcPort` (which need not be bound) to `dst:dstPort`. */
   readonly send: (
     srcPort: number,
-    dst: Ipv4Address,
+    dst: IpAddress,
     dstPort: number,
     data: Uint8Array,
   ) => Effect.Effect<void, UdpError>
@@ -123,13 +123,12 @@ export const UdpBase: Context.ServiceClass<Udp, "vnetif/Udp", UdpShape> = Contex
 
 /** The UDP layer of one stack. */
 export class Udp extends UdpBase {
-  /** Builds the service on the current {@link Ipv4} and {@link Icmp}; a bad `config` fails with "InvalidConfig". */
-  static readonly make: (config?: UdpConfigInput) => Effect.Effect<UdpShape, UdpError, Ipv4 | Icmp | Scope.Scope> = (
+  /** Builds the service on the current {@link Ip}; a bad `config` fails with "InvalidConfig". */
+  static readonly make: (config?: UdpConfigInput) => Effect.Effect<UdpShape, UdpError, Ip | Scope.Scope> = (
     config,
   ) => make(config ?? {})
-  /** A Layer providing {@link Udp}; needs {@link Ipv4} and {@link Icmp}. */
-  static readonly layer: (config?: UdpConfigInput) => Layer.Layer<Udp, UdpError, Ipv4 | Icmp> = (config) =>
-    layer(config ?? {})
+  /** A Layer providing {@link Udp}; needs {@link Ip}. */
+  static readonly layer: (config?: UdpConfigInput) => Layer.Layer<Udp, UdpError, Ip> = (config) => layer(config ?? {})
 }
 
 /** Why a UDP operation failed. */
@@ -160,8 +159,10 @@ export class UdpError extends UdpErrorBase {}
 export const EPHEMERAL_PORT_MIN = 49152
 /** Last ephemeral port. */
 export const EPHEMERAL_PORT_MAX = 65535
-/** Largest UDP data: 65535 − 20 (IPv4 header) − 8 (UDP header). */
+/** Largest UDP data over IPv4: 65535 − 20 (IPv4 header) − 8 (UDP header). */
 export const UDP_MAX_DATA = 65535 - 20 - UDP_HEADER_LEN
+/** Largest data the UDP length field can describe (65535 − 8); the network layer may allow less (`UDP_MAX_DATA`). */
+const UDP_LENGTH_MAX_DATA = 65535 - UDP_HEADER_LEN
 
 interface Binding {
   readonly queue: Queue.Queue<UdpDatagram, Cause.Done>
@@ -170,23 +171,21 @@ interface Binding {
 
 const isPort = (p: number): boolean => Number.isInteger(p) && p >= 1 && p <= 65535
 
-const fromIpv4Error = (e: Ipv4Error): UdpError =>
+const fromIpError = (e: IpError): UdpError =>
   new UdpError({
     reason: e.reason === "NoRoute" ? "NoRoute" : e.reason === "MessageTooLong" ? "MessageTooLong" : "SendFailed",
     message: e.message,
   })
 
-const make = (input: UdpConfigInput): Effect.Effect<UdpShape, UdpError, Ipv4 | Icmp | Scope.Scope> =>
+const make = (input: UdpConfigInput): Effect.Effect<UdpShape, UdpError, Ip | Scope.Scope> =>
   Effect.gen(function* () {
     const decoded = decodeConfig(UdpConfig, input)
     if (Result.isFailure(decoded)) {
       return yield* new UdpError({ reason: "InvalidConfig", message: `invalid UDP configuration: ${decoded.failure}` })
     }
     const config: UdpConfig = decoded.success
-    const ipv4 = yield* Ipv4
-    const icmp = yield* Icmp
-    const caps = ipv4.checksum
-    const address = ipv4.address
+    const ip = yield* Ip
+    const caps = ip.checksum
     const queueSize = config.queueSize
     const bindings = new Map<number, Binding>()
     const c = {
@@ -200,10 +199,12 @@ const make = (input: UdpConfigInput): Effect.Effect<UdpShape, UdpError, Ipv4 | I
       queueOverflows: 0,
     }
 
-    const receive = (d: Ipv4Datagram): Effect.Effect<void> => {
+    const receive = (d: IpDatagram): Effect.Effect<void> | NoEndpoint => {
       c.rxDatagrams++
       const packet = UdpPacket.parse(d.payload)
-      const parsed = Result.isSuccess(packet) ? UdpRepr.parse(packet.success, d.src, d.dst, caps) : undefined
+      const parsed = Result.isSuccess(packet)
+        ? UdpRepr.parse(packet.success, ip.pseudoHeaderSum(d.src, d.dst, IpProtocol.Udp, packet.success.length()), caps)
+        : undefined
       if (parsed === undefined || Result.isFailure(parsed)) {
         if (parsed !== undefined && parsed.failure.reason === "BadChecksum") c.badChecksum++
         else c.malformed++
@@ -213,9 +214,7 @@ const make = (input: UdpConfigInput): Effect.Effect<UdpShape, UdpError, Ipv4 | I
       const b = bindings.get(r.dstPort)
       if (b === undefined) {
         c.noPort++
-        return d.dst === address
-          ? icmp.sendDestinationUnreachable(Icmpv4DstUnreachableCode.PortUnreachable, d)
-          : Effect.void
+        return NoEndpoint
       }
       const datagram: UdpDatagram = {
         src: d.src,
@@ -235,7 +234,7 @@ const make = (input: UdpConfigInput): Effect.Effect<UdpShape, UdpError, Ipv4 | I
 
     const send = (
       srcPort: number,
-      dst: Ipv4Address,
+      dst: IpAddress,
       dstPort: number,
       data: Uint8Array,
     ): Effect.Effect<void, UdpError> =>
@@ -249,30 +248,30 @@ const make = (input: UdpConfigInput): Effect.Effect<UdpShape, UdpError, Ipv4 | I
             }),
           )
         }
-        if (data.length > UDP_MAX_DATA) {
+        if (data.length > UDP_LENGTH_MAX_DATA) {
           c.txErrors++
           return Effect.fail(
             new UdpError({
               reason: "MessageTooLong",
-              message: `UDP data of ${data.length} bytes exceeds the maximum of ${UDP_MAX_DATA}`,
+              message: `UDP data of ${data.length} bytes exceeds the maximum of ${UDP_LENGTH_MAX_DATA}`,
             }),
           )
         }
+        const src = ip.source(dst)
+        if (src === undefined) {
+          c.txErrors++
+          return Effect.fail(new UdpError({ reason: "NoRoute", message: `no route to ${IpAddress.format(dst)}` }))
+        }
         const repr: UdpRepr = { srcPort, dstPort, payload: data }
-        c.txDatagrams++
-        return Effect.mapError(
-          ipv4.write(
-            dst,
-            IpProtocol.Udp,
-            UDP_HEADER_LEN + data.length,
-            (buf) => UdpRepr.emit(repr, buf, address, dst, caps),
-          ),
-          (e) => {
-            c.txDatagrams--
-            c.txErrors++
-            return fromIpv4Error(e)
-          },
-        )
+        const len = UDP_HEADER_LEN + data.length
+        const pseudo = ip.pseudoHeaderSum(src, dst, IpProtocol.Udp, len)
+        const e = ip.transmit(dst, IpProtocol.Udp, len, (buf) => UdpRepr.emit(repr, buf, pseudo, caps), { src })
+        if (e === undefined) {
+          c.txDatagrams++
+          return Effect.void
+        }
+        c.txErrors++
+        return Effect.fail(fromIpError(e))
       })
 
     const pickEphemeral = Effect.gen(function* () {
@@ -341,7 +340,7 @@ const make = (input: UdpConfigInput): Effect.Effect<UdpShape, UdpError, Ipv4 | I
         return socket
       })
 
-    yield* ipv4.register(IpProtocol.Udp, receive)
+    yield* ip.register(IpProtocol.Udp, receive)
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         for (const b of bindings.values()) Queue.endUnsafe(b.queue)
@@ -361,7 +360,4 @@ const make = (input: UdpConfigInput): Effect.Effect<UdpShape, UdpError, Ipv4 | I
     }
   })
 
-const layer = (config: UdpConfigInput): Layer.Layer<Udp, UdpError, Ipv4 | Icmp> => Layer.effect(Udp, make(config))
-
-/** Formats `addr:port` for messages and logs. */
-export const formatEndpoint = (addr: Ipv4Address, port: number): string => `${Ipv4Address.format(addr)}:${port}`
+const layer = (config: UdpConfigInput): Layer.Layer<Udp, UdpError, Ip> => Layer.effect(Udp, make(config))

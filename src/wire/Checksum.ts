@@ -3,7 +3,8 @@
  *
  * Implements: RFC 1071 §1–§2 (16-bit one's-complement sum, deferred carries, byte-order independence, incremental
  * combination of partial sums), RFC 791 §3.1 (IPv4 header checksum), RFC 768 / RFC 9293 §3.1 (the IPv4
- * pseudo-header: source, destination, zero, protocol, length).
+ * pseudo-header: source, destination, zero, protocol, length), RFC 8200 §8.1 (the IPv6 pseudo-header: source,
+ * destination, 32-bit upper-layer length, zero, next header).
  *
  * How the sum works: an accumulator is a plain non-negative integer (a float64, exact below 2^53) holding an
  * *unfolded* sum; it is congruent modulo 0xffff to the sum of the big-endian 16-bit words of the bytes, paired
@@ -15,10 +16,15 @@
  * 16 bytes per iteration (`hi * 256 + lo` is exactly the 16-bit word sum). Byte reads from a `Uint8Array` have no
  * alignment or endianness concerns, need no `DataView` allocation per call, and stay in small-integer arithmetic
  * (at most 8 × 255 × 65 536 < 2^30 before they are flushed into the float accumulator). See `bench/checksum.ts`.
+
+Pseudo-header: the transport codecs (`UdpRepr`, `TcpRepr`) take the pseudo-header's partial sum as a number, not
+addresses, so they know no address type; the network layer (or a test) computes it with `pseudoHeaderSum`, for
+either IP version. Both layouts reduce to the same sum: the two addresses' 16-bit words, the protocol (next header)
+in a low byte, and the upper-layer length (a 16-bit field in IPv4, 32-bit in IPv6, the same sum below 2^16).
  *
  * @module
  */
-import type { Ipv4Address } from "./Ipv4Address.ts"
+import type { IpAddress } from "./IpAddress.ts"
 
 /** Bytes summed per flush of the small-integer accumulators (16 bytes × 65 536 iterations = 1 MiB). */
 const FLUSH_BYTES = 16 * 65536
@@ -70,11 +76,21 @@ export const combine = (a: number, b: number): number => a + b
 /** True when a range that includes its own checksum field sums to 0xffff (RFC 1071 §1 verification). */
 export const isValid = (acc: number): boolean => fold(acc) === 0xffff
 
-/** Sum of the IPv4 pseudo-header (RFC 768, RFC 9293 §3.1): src, dst, zero, protocol, upper-layer length. */
-export const pseudoHeaderSum = (src: Ipv4Address, dst: Ipv4Address, protocol: number, length: number): number =>
-  (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + (protocol & 0xff) + (length & 0xffff)
+/** The unfolded sum of an address's 16-bit words (an IPv6 address carries it precomputed). */
+const addressSum = (a: IpAddress): number => typeof a === "number" ? (a >>> 16) + (a & 0xffff) : a.sum
 
-/** RFC 1071 helpers: `sum`, `fold`, `finish`, `combine`, `isValid`, `pseudoHeaderSum`. */
+/**
+ * Unfolded sum of the pseudo-header of either IP version (RFC 768, RFC 9293 §3.1, RFC 8200 §8.1): source,
+ * destination, protocol (next header), and `length`, the upper-layer length the checksum covers (for UDP its length
+ * field, for TCP the whole segment). Pass it to `UdpRepr`/`TcpRepr`.
+ */
+export const pseudoHeaderSum = (src: IpAddress, dst: IpAddress, protocol: number, length: number): number =>
+  addressSum(src) + addressSum(dst) + (protocol & 0xff) + (length >>> 16) + (length & 0xffff)
+
+/**
+ * RFC 1071 helpers as one namespace (what `mod.ts` exports): `sum`, `fold`, `finish`, `combine`, `isValid`,
+ * `pseudoHeaderSum`, and `shouldCompute` / `shouldVerify` for a {@link ChecksumMode}.
+ */
 export const Checksum: {
   readonly sum: typeof sum
   readonly fold: typeof fold
@@ -82,7 +98,18 @@ export const Checksum: {
   readonly combine: typeof combine
   readonly isValid: typeof isValid
   readonly pseudoHeaderSum: typeof pseudoHeaderSum
-} = { sum, fold, finish, combine, isValid, pseudoHeaderSum }
+  readonly shouldCompute: (mode: ChecksumMode) => boolean
+  readonly shouldVerify: (mode: ChecksumMode) => boolean
+} = {
+  sum,
+  fold,
+  finish,
+  combine,
+  isValid,
+  pseudoHeaderSum,
+  shouldCompute: (mode) => shouldCompute(mode),
+  shouldVerify: (mode) => shouldVerify(mode),
+}
 
 /** Per protocol: compute on transmit and verify on receive (`"both"`), only one of them, or neither. */
 export type ChecksumMode = "both" | "tx" | "rx" | "none"

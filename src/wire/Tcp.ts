@@ -2,7 +2,7 @@
  * TCP segments: a view (`TcpPacket`), an options codec (`TcpOptions`) and a Repr (`TcpRepr`).
  *
  * Implements: RFC 9293 §3.1 (header format: ports, sequence and acknowledgment numbers, data offset, control bits,
- * window, checksum over the IPv4 pseudo-header, urgent pointer, options: End of Option List kind 0, No-Operation
+ * window, checksum over the pseudo-header, urgent pointer, options: End of Option List kind 0, No-Operation
  * kind 1, Maximum Segment Size kind 2 length 4; options of unknown kind are skipped by their length, and a length
  * that is < 2 or runs past the header makes the segment malformed, §3.2 "Specific Option Definitions"),
  * RFC 3168 §6.1 (ECE and CWR bits), RFC 7323 §2.2–§2.3 (window scale kind 3 length 3; a shift above 14 is used as
@@ -13,6 +13,10 @@
  * checksummed length and `payload()`) extends to the end of the buffer, which the IPv4 layer has already trimmed
  * to its payload. Accessors never throw. Sequence/acknowledgment numbers are unsigned 32-bit values.
  *
+ * Checksums take `pseudoSum`, the pseudo-header's partial sum from `pseudoHeaderSum(src, dst, 6, length)` of either IP
+ * version, where `length` is the whole segment (`packet.buffer.length` on receive, `TcpRepr.bufferLen(repr)` on
+ * send): the codec knows no address type.
+ *
  * Emit layout of options (the order Linux uses, so a Linux SYN round-trips byte for byte): MSS; then
  * SACK-permitted + timestamps, or NOP NOP timestamps; NOP window scale; NOP NOP SACK-permitted when there are no
  * timestamps; NOP NOP SACK blocks. Every item is a multiple of 4 bytes; the block is padded with EOL (0) to a
@@ -22,16 +26,7 @@
  * @module
  */
 import * as Result from "effect/Result"
-import {
-  type ChecksumCapabilities,
-  finish,
-  fold,
-  pseudoHeaderSum,
-  shouldCompute,
-  shouldVerify,
-  sum,
-} from "./Checksum.ts"
-import type { Ipv4Address } from "./Ipv4Address.ts"
+import { type ChecksumCapabilities, finish, fold, shouldCompute, shouldVerify, sum } from "./Checksum.ts"
 import type { WireError } from "./WireError.ts"
 import { read16 as r16, read32 as r32, write16 as w16, write32 as w32 } from "./Bytes.ts"
 import { wireFail as fail } from "./WireError.ts"
@@ -82,8 +77,6 @@ export const TcpFlags: {
 
 /** Largest window scale shift (RFC 7323 §2.3). */
 export const TCP_MAX_WINDOW_SCALE: number = 14
-
-const PROTOCOL_TCP = 6
 
 /** A view over the bytes of one TCP segment (no copy). */
 export class TcpPacket {
@@ -181,10 +174,9 @@ export class TcpPacket {
   payload(): Uint8Array {
     return this.buffer.subarray(this.headerLen())
   }
-  /** True when the pseudo-header and the whole segment sum to 0xffff. */
-  verifyChecksum(src: Ipv4Address, dst: Ipv4Address): boolean {
-    const len = this.buffer.length
-    return fold(sum(this.buffer, 0, len, pseudoHeaderSum(src, dst, PROTOCOL_TCP, len))) === 0xffff
+  /** True when the pseudo-header (`pseudoSum`) and the whole segment sum to 0xffff. */
+  verifyChecksum(pseudoSum: number): boolean {
+    return fold(sum(this.buffer, 0, this.buffer.length, pseudoSum)) === 0xffff
   }
 
   /** Sets the source port. */
@@ -223,11 +215,10 @@ export class TcpPacket {
   setUrgentPointer(v: number): void {
     w16(this.buffer, F.URGENT, v)
   }
-  /** Computes the checksum over the pseudo-header and the whole buffer and stores it. */
-  fillChecksum(src: Ipv4Address, dst: Ipv4Address): void {
+  /** Computes the checksum over the pseudo-header (`pseudoSum`) and the whole buffer and stores it. */
+  fillChecksum(pseudoSum: number): void {
     this.setChecksum(0)
-    const len = this.buffer.length
-    this.setChecksum(finish(sum(this.buffer, 0, len, pseudoHeaderSum(src, dst, PROTOCOL_TCP, len))))
+    this.setChecksum(finish(sum(this.buffer, 0, this.buffer.length, pseudoSum)))
   }
 }
 
@@ -431,32 +422,33 @@ export interface TcpRepr {
 export const TcpRepr: {
   /**
    * Reads a checked segment: `BadChecksum` when `caps.tcp` says verify and the sum is wrong, `Malformed` for port 0
-   * or a bad option length.
+   * or a bad option length. `pseudoSum` is `pseudoHeaderSum(src, dst, 6, packet.buffer.length)`.
    */
   readonly parse: (
     packet: TcpPacket,
-    src: Ipv4Address,
-    dst: Ipv4Address,
+    pseudoSum: number,
     caps: ChecksumCapabilities,
   ) => Result.Result<TcpRepr, WireError>
   /** Header length `emit` writes: 20 + options, a multiple of 4. */
   readonly headerLen: (repr: TcpRepr) => number
   /** Bytes written by `emit`: header length + payload length. */
   readonly bufferLen: (repr: TcpRepr) => number
-  /** Writes header, options and payload at the start of `buf`; the checksum when `caps.tcp` says compute, else 0. */
+  /**
+   * Writes header, options and payload at the start of `buf`; the checksum when `caps.tcp` says compute, else 0.
+   * `pseudoSum` is `pseudoHeaderSum(src, dst, 6, TcpRepr.bufferLen(repr))`.
+   */
   readonly emit: (
     repr: TcpRepr,
     buf: Uint8Array,
-    src: Ipv4Address,
-    dst: Ipv4Address,
+    pseudoSum: number,
     caps: ChecksumCapabilities,
   ) => void
 } = {
-  parse: (packet, src, dst, caps) => {
+  parse: (packet, pseudoSum, caps) => {
     const srcPort = packet.srcPort()
     const dstPort = packet.dstPort()
     if (srcPort === 0 || dstPort === 0) return fail("Malformed", `TCP port 0 (${srcPort} → ${dstPort})`)
-    if (shouldVerify(caps.tcp) && !packet.verifyChecksum(src, dst)) {
+    if (shouldVerify(caps.tcp) && !packet.verifyChecksum(pseudoSum)) {
       return fail("BadChecksum", `TCP checksum 0x${packet.checksum().toString(16)} is wrong`)
     }
     const options = parseOptions(packet.buffer, F.OPTIONS, packet.headerLen())
@@ -475,7 +467,7 @@ export const TcpRepr: {
   },
   headerLen: (repr) => TCP_HEADER_LEN + optionsLen(repr.options),
   bufferLen: (repr) => TCP_HEADER_LEN + optionsLen(repr.options) + repr.payload.length,
-  emit: (repr, buf, src, dst, caps) => {
+  emit: (repr, buf, pseudoSum, caps) => {
     const p = repr.payload
     const headerLen = TCP_HEADER_LEN + optionsLen(repr.options)
     // payload first: a source overlapping the header area is read before the header overwrites it
@@ -490,9 +482,6 @@ export const TcpRepr: {
     w16(buf, F.WINDOW, repr.windowLen)
     w16(buf, F.CHECKSUM, 0)
     w16(buf, F.URGENT, repr.urgentPointer)
-    if (shouldCompute(caps.tcp)) {
-      const len = headerLen + p.length
-      w16(buf, F.CHECKSUM, finish(sum(buf, 0, len, pseudoHeaderSum(src, dst, PROTOCOL_TCP, len))))
-    }
+    if (shouldCompute(caps.tcp)) w16(buf, F.CHECKSUM, finish(sum(buf, 0, headerLen + p.length, pseudoSum)))
   },
 }

@@ -1,7 +1,7 @@
 /**
  * UDP datagrams: a view (`UdpPacket`) and a Repr (`UdpRepr`).
  *
- * Implements: RFC 768 (header: source port, destination port, length, checksum over the IPv4 pseudo-header, the
+ * Implements: RFC 768 (header: source port, destination port, length, checksum over the pseudo-header, the
  * header and the data; a computed checksum of zero is transmitted as all ones; a received zero means "no checksum"),
  * RFC 1122 §4.1.3.4 (a datagram with a bad checksum is silently discarded; checksums on by default),
  * RFC 6335 §6 (port 0 is reserved: a destination port 0 is `Malformed`).
@@ -10,19 +10,15 @@
  * `buffer[8 .. length)` (bytes after the UDP length are trimmed) and no accessor reads past the buffer. Accessors
  * never throw. `UdpRepr` carries the payload; `emit` copies it into place unless it already is `buf[8 ..]`.
  *
+ * Checksums take `pseudoSum`, the pseudo-header's partial sum from `pseudoHeaderSum(src, dst, 17, length)` of either
+ * IP version, where `length` is the UDP length (8 + data: `packet.length()` on receive, `UdpRepr.bufferLen(repr)` on
+ * send). The codec knows no address type; RFC 8200 §8.1's "a zero checksum is not allowed over IPv6" is the IPv6
+ * layer's business, so a received 0 is accepted here as "no checksum".
+ *
  * @module
  */
 import * as Result from "effect/Result"
-import {
-  type ChecksumCapabilities,
-  finish,
-  fold,
-  pseudoHeaderSum,
-  shouldCompute,
-  shouldVerify,
-  sum,
-} from "./Checksum.ts"
-import type { Ipv4Address } from "./Ipv4Address.ts"
+import { type ChecksumCapabilities, finish, fold, shouldCompute, shouldVerify, sum } from "./Checksum.ts"
 import type { WireError } from "./WireError.ts"
 import { read16 as r16, write16 as w16 } from "./Bytes.ts"
 import { wireFail as fail } from "./WireError.ts"
@@ -38,8 +34,6 @@ const F = {
   CHECKSUM: 6,
   PAYLOAD: 8,
 } as const
-
-const PROTOCOL_UDP = 17
 
 /** A view over the bytes of one UDP datagram (no copy). */
 export class UdpPacket {
@@ -81,11 +75,10 @@ export class UdpPacket {
   payload(): Uint8Array {
     return this.buffer.subarray(F.PAYLOAD, this.length())
   }
-  /** True when the checksum is 0 (not sent) or the pseudo-header + datagram sum to 0xffff. */
-  verifyChecksum(src: Ipv4Address, dst: Ipv4Address): boolean {
+  /** True when the checksum is 0 (not sent) or the pseudo-header (`pseudoSum`) + datagram sum to 0xffff. */
+  verifyChecksum(pseudoSum: number): boolean {
     if (this.checksum() === 0) return true
-    const len = this.length()
-    return fold(sum(this.buffer, 0, len, pseudoHeaderSum(src, dst, PROTOCOL_UDP, len))) === 0xffff
+    return fold(sum(this.buffer, 0, this.length(), pseudoSum)) === 0xffff
   }
 
   /** Sets the source port. */
@@ -104,11 +97,10 @@ export class UdpPacket {
   setChecksum(v: number): void {
     w16(this.buffer, F.CHECKSUM, v)
   }
-  /** Computes the checksum over the pseudo-header and `length()` bytes and stores it (0 is sent as 0xffff). */
-  fillChecksum(src: Ipv4Address, dst: Ipv4Address): void {
+  /** Computes the checksum over the pseudo-header (`pseudoSum`) and `length()` bytes and stores it (0 → 0xffff). */
+  fillChecksum(pseudoSum: number): void {
     this.setChecksum(0)
-    const len = this.length()
-    this.setChecksum(finish(sum(this.buffer, 0, len, pseudoHeaderSum(src, dst, PROTOCOL_UDP, len))) || 0xffff)
+    this.setChecksum(finish(sum(this.buffer, 0, this.length(), pseudoSum)) || 0xffff)
   }
 }
 
@@ -126,35 +118,37 @@ export interface UdpRepr {
 export const UdpRepr: {
   /**
    * Reads a checked datagram: `Malformed` for destination port 0; `BadChecksum` when `caps.udp` says verify and a
-   * nonzero checksum is wrong (a zero checksum is accepted: the sender did not compute one).
+   * nonzero checksum is wrong (a zero checksum is accepted: the sender did not compute one). `pseudoSum` is
+   * `pseudoHeaderSum(src, dst, 17, packet.length())`.
    */
   readonly parse: (
     packet: UdpPacket,
-    src: Ipv4Address,
-    dst: Ipv4Address,
+    pseudoSum: number,
     caps: ChecksumCapabilities,
   ) => Result.Result<UdpRepr, WireError>
   /** Bytes written by `emit`: 8 + payload length. */
   readonly bufferLen: (repr: UdpRepr) => number
-  /** Writes header + payload at the start of `buf`; the checksum when `caps.udp` says compute, else 0. */
+  /**
+   * Writes header + payload at the start of `buf`; the checksum when `caps.udp` says compute, else 0. `pseudoSum`
+   * is `pseudoHeaderSum(src, dst, 17, UdpRepr.bufferLen(repr))`.
+   */
   readonly emit: (
     repr: UdpRepr,
     buf: Uint8Array,
-    src: Ipv4Address,
-    dst: Ipv4Address,
+    pseudoSum: number,
     caps: ChecksumCapabilities,
   ) => void
 } = {
-  parse: (packet, src, dst, caps) => {
+  parse: (packet, pseudoSum, caps) => {
     const dstPort = packet.dstPort()
     if (dstPort === 0) return fail("Malformed", "UDP destination port 0 is reserved")
-    if (shouldVerify(caps.udp) && !packet.verifyChecksum(src, dst)) {
+    if (shouldVerify(caps.udp) && !packet.verifyChecksum(pseudoSum)) {
       return fail("BadChecksum", `UDP checksum 0x${packet.checksum().toString(16)} is wrong`)
     }
     return Result.succeed({ srcPort: packet.srcPort(), dstPort, payload: packet.payload() })
   },
   bufferLen: (repr) => UDP_HEADER_LEN + repr.payload.length,
-  emit: (repr, buf, src, dst, caps) => {
+  emit: (repr, buf, pseudoSum, caps) => {
     const p = repr.payload
     const len = UDP_HEADER_LEN + p.length
     // payload first: a source overlapping the header area is read before the header overwrites it
@@ -164,7 +158,7 @@ export const UdpRepr: {
     w16(buf, F.LENGTH, len)
     w16(buf, F.CHECKSUM, 0)
     if (shouldCompute(caps.udp)) {
-      w16(buf, F.CHECKSUM, finish(sum(buf, 0, len, pseudoHeaderSum(src, dst, PROTOCOL_UDP, len))) || 0xffff)
+      w16(buf, F.CHECKSUM, finish(sum(buf, 0, len, pseudoSum)) || 0xffff)
     }
   },
 }

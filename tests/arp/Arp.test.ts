@@ -1,8 +1,8 @@
 /**
  * Tests of the ARP service against a raw switch port: replies, learning (merge rule), resolution through a port
  * that answers, the exact retry schedule and timeout under TestClock, shared resolutions, expiry, static entries,
- * the announcement on start, and the queue of frames waiting for a resolution (sent after the reply, bounded,
- * dropped on timeout).
+ * the announcement on start, and the queue of datagrams waiting for a resolution (the request sent before `enqueue`
+ * returns, framed with the learned MAC after the reply — never a zero MAC —, bounded, dropped on timeout).
  *
  * @module
  */
@@ -21,6 +21,7 @@ import { Stack } from "../../src/Stack.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"
 import {
   arpFrame,
+  assertBytes,
   ip,
   isArpRequestFor,
   parseArp,
@@ -252,6 +253,32 @@ describe("Arp: frames waiting for a resolution", () => {
         const st = yield* s.arp.stats
         assert.equal(st.queued, 3)
         assert.equal(st.queueOverflows, 0)
+        assert.equal(raw.count((f) => parseEth(f)?.src === s.mac && parseEth(f)?.dst === 0), 0, "never a zero MAC")
+      })
+    )))
+
+  it("enqueue sends the request before it returns; the reply frames the datagram as given, with the learned MAC", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp, eth } = yield* arpOnSwitch({ announce: false })
+        const datagram = pattern(40, 3)
+        arp.enqueue(PEER, datagram)
+        assert.equal((yield* arp.stats).requestsSent, 1, "the resolution started synchronously")
+        arp.enqueue(PEER, pattern(41, 4))
+        assert.equal((yield* arp.stats).requestsSent, 1, "one resolution per address")
+        yield* raw.next(isArpRequestFor(PEER), "request")
+        yield* raw.send(arpFrame({ op: 2, senderMac: raw.mac, senderIp: PEER, targetMac: eth.mac, targetIp: US }))
+        const f = yield* raw.next((f) => parseEth(f)?.etherType === 0x0800, "the queued datagram")
+        const e = parseEth(f)!
+        assert.equal(e.dst, raw.mac)
+        assert.equal(e.src, eth.mac)
+        assertBytes(e.payload, datagram, "the datagram, unchanged")
+        yield* raw.next((f) => parseEth(f)?.etherType === 0x0800 && parseEth(f)!.payload.length === 41, "second")
+        // a hit (a caller that did not look up first) is sent at once
+        arp.enqueue(PEER, pattern(5))
+        yield* raw.next((f) => parseEth(f)?.etherType === 0x0800 && parseEth(f)!.payload.length === 5, "third")
+        assert.equal((yield* arp.stats).queued, 2)
       })
     )))
 

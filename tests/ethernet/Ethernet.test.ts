@@ -1,7 +1,8 @@
 /**
  * Tests of the Ethernet layer: destination filtering (own MAC, broadcast, multicast accepted; others dropped and
- * counted), EtherType demultiplexing, scoped registration, the typed error above the MTU, in-place fill and the
- * one-buffer-per-frame contract, and the reader's lifetime.
+ * counted), EtherType demultiplexing, scoped registration, the synchronous transmit path (typed errors above the MTU,
+ * one buffer per frame handed over without a copy), and the reader's lifetime. A device that needs asynchrony owns its
+ * queue (the Switch, tested in tests/link), so Ethernet never waits for one.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
 import * as Scope from "effect/Scope"
 import { Ethernet, EthernetError } from "../../src/ethernet/Ethernet.ts"
+import { toEffect } from "../../src/util/Transmit.ts"
 import { Vnetif } from "../../src/link/Vnetif.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"
 import { ethFrame, fakeDevice, parseEth, rawPort, run, withSwitch, yieldUntil } from "../support/TestDevice.ts"
@@ -111,15 +113,30 @@ describe("Ethernet: receive filter and demux", () => {
     })))
 })
 
+/** Allocates a frame, fills its payload with `bytes`, transmits it: the one send path. */
+const send = (
+  eth: Ethernet["Service"],
+  dst: MacAddress,
+  etherType: number,
+  payloadLen: number,
+  bytes: ArrayLike<number> = [],
+): EthernetError | undefined => {
+  const frame = eth.allocate(dst, etherType, payloadLen)
+  frame.set(bytes, 14)
+  return eth.transmit(frame)
+}
+
 describe("Ethernet: send", () => {
-  it("write fills the payload in place in one fresh frame with the right header", () =>
+  it("allocate writes the header; transmit hands that one frame to the device synchronously", () =>
     run(Effect.gen(function* () {
       const fake = fakeDevice()
       const eth = yield* Effect.provide(Ethernet.make, fake.layer)
       const dst = 0x025000000042 as MacAddress
-      const write = eth.write(dst, TEST_TYPE, 4, (p) => p.set([9, 8, 7, 6]))
-      yield* write
-      yield* write // the effect is lazy: running it again builds a second, distinct frame
+      assert.equal(send(eth, dst, TEST_TYPE, 4, [9, 8, 7, 6]), undefined)
+      assert.equal(fake.sent.frames.length, 1, "sent before transmit returned: no Effect to run")
+      const f2 = eth.allocate(dst, TEST_TYPE, 4)
+      assert.ok(f2.buffer !== fake.sent.frames[0].buffer || f2.byteOffset >= 18, "a fresh frame, never reused")
+      assert.equal(eth.transmit(f2), undefined)
       assert.equal(fake.sent.frames.length, 2)
       const e = parseEth(fake.sent.frames[0])!
       assert.equal(e.dst, dst)
@@ -130,23 +147,23 @@ describe("Ethernet: send", () => {
       assert.equal((yield* eth.stats).txFrames, 2)
     })))
 
-  it("fails with EthernetError FrameTooLarge above the MTU (and counts it)", () =>
+  it("returns EthernetError FrameTooLarge above the MTU and InvalidLength without a header (and counts them)", () =>
     run(Effect.gen(function* () {
       const fake = fakeDevice({ mtu: 1500 })
       const eth = yield* Effect.provide(Ethernet.make, fake.layer)
       assert.equal(eth.mtu, 1500)
-      yield* eth.write(MacAddress.BROADCAST, TEST_TYPE, 1500, () => {})
-      const err = yield* Effect.flip(eth.write(MacAddress.BROADCAST, TEST_TYPE, 1501, () => {}))
+      assert.equal(send(eth, MacAddress.BROADCAST, TEST_TYPE, 1500), undefined)
+      const err = send(eth, MacAddress.BROADCAST, TEST_TYPE, 1501)
       assert.ok(err instanceof EthernetError)
       assert.equal(err.reason, "FrameTooLarge")
       assert.match(err.message, /1501/)
-      const err2 = yield* Effect.flip(eth.writeFrame(new Uint8Array(14 + 1501)))
-      assert.equal(err2.reason, "FrameTooLarge")
-      const err3 = yield* Effect.flip(eth.write(MacAddress.BROADCAST, TEST_TYPE, -1, () => {}))
-      assert.equal(err3.reason, "InvalidLength")
+      assert.equal(eth.transmit(new Uint8Array(13))?.reason, "InvalidLength")
+      const viaEffect = yield* Effect.flip(toEffect(eth.transmit(new Uint8Array(14 + 1501))))
+      assert.equal(viaEffect.reason, "FrameTooLarge")
       const s = yield* eth.stats
       assert.equal(s.txErrors, 3)
       assert.equal(s.txFrames, 1)
+      assert.equal(fake.sent.frames.length, 1)
     })))
 
   it("frames reach another port on the switch; a disconnected device gives a typed error", () =>
@@ -156,12 +173,11 @@ describe("Ethernet: send", () => {
         const device = yield* Effect.orDie(Scope.provide(scope)(Vnetif.make()))
         const eth = yield* Scope.provide(scope)(Effect.provideService(Ethernet.make, Vnetif, device))
         const raw = yield* rawPort()
-        yield* eth.write(raw.mac, TEST_TYPE, 3, (p) => p.set([1, 2, 3]))
+        assert.equal(send(eth, raw.mac, TEST_TYPE, 3, [1, 2, 3]), undefined)
         const f = yield* raw.next((f) => parseEth(f)?.etherType === TEST_TYPE, "test frame")
         assert.deepEqual([...parseEth(f)!.payload], [1, 2, 3])
         yield* Scope.close(scope, Exit.void)
-        const err = yield* Effect.flip(eth.write(raw.mac, TEST_TYPE, 3, () => {}))
-        assert.equal(err.reason, "Disconnected")
+        assert.equal(send(eth, raw.mac, TEST_TYPE, 3)?.reason, "Disconnected")
       })
     )))
 })

@@ -237,6 +237,31 @@ describe("Icmp: errors sent", () => {
       })
     )))
 
+  it("with protocolUnreachable off, unknown protocols get nothing but closed UDP ports still get port unreachable", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({
+          cidr: "10.0.0.2/24",
+          arp: { announce: false },
+          icmp: { protocolUnreachable: false },
+        })
+        yield* s.arp.addStatic(RAW, raw.mac)
+        yield* raw.send(ipv4Frame(s.mac, raw.mac, { src: RAW, dst: B, protocol: 200, payload: pattern(16) }))
+        yield* raw.send(ipv4Frame(s.mac, raw.mac, {
+          src: RAW,
+          dst: B,
+          protocol: IpProtocol.Udp,
+          payload: udpDatagram(RAW, B, 1, 4444, pattern(4)),
+        }))
+        const f = yield* raw.next(isIcmp("DstUnreachable"), "port unreachable")
+        const m = parseIcmp(f)!.icmp
+        assert.ok(m._tag === "DstUnreachable" && m.code === 3)
+        assert.equal((yield* s.ipv4.stats).unknownProtocol, 1)
+        assert.equal(raw.count(isIcmp("DstUnreachable")), 1)
+      })
+    )))
+
   it("never answers an ICMP error with an error", () =>
     run(withSwitch(() =>
       Effect.gen(function* () {

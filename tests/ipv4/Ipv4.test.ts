@@ -11,7 +11,16 @@ import assert from "node:assert/strict"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { TestClock } from "effect/testing"
-import { Ipv4Error } from "../../src/ipv4/Ipv4.ts"
+import * as Layer from "effect/Layer"
+import { Arp } from "../../src/arp/Arp.ts"
+import { Ethernet } from "../../src/ethernet/Ethernet.ts"
+import { Ipv4 } from "../../src/ipv4/Ipv4.ts"
+import { Vnetif } from "../../src/link/Vnetif.ts"
+import { Ip, IpError, type IpShape, NoEndpoint } from "../../src/ip/Ip.ts"
+import { pseudoHeaderSum } from "../../src/wire/Checksum.ts"
+import type { IpAddress } from "../../src/wire/IpAddress.ts"
+import { Ipv6Address } from "../../src/wire/Ipv6Address.ts"
+import { toEffect } from "../../src/util/Transmit.ts"
 import { Stack } from "../../src/Stack.ts"
 import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
 import { IpProtocol } from "../../src/wire/Ipv4.ts"
@@ -23,6 +32,7 @@ import {
   ipv4Frame,
   isArpRequestFor,
   parseEth,
+  parseIcmp,
   parseIpv4,
   parseUdp,
   pattern,
@@ -33,6 +43,9 @@ import {
   udpDatagram,
   withSwitch,
 } from "../support/TestDevice.ts"
+
+/** TCP's MSS as the contract gives it: path MTU − IP header − TCP header. */
+const MSS_OF = (v: IpShape, dst: IpAddress): number => v.mtu(dst) - v.headerLen - 20
 
 const A = ip("10.0.0.1")
 const B = ip("10.0.0.2")
@@ -59,13 +72,17 @@ describe("Ipv4: routing", () => {
       })
     )))
 
-  it("fails with Ipv4Error NoRoute off-link without a gateway; resolve reports ArpTimeout (TestClock)", () =>
+  it("transmit returns IpError NoRoute off-link without a gateway; resolve reports ArpTimeout (TestClock)", () =>
     runTest(withSwitch(() =>
       Effect.gen(function* () {
         const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false } })
-        const e = yield* Effect.flip(s.ipv4.write(ip("8.8.8.8"), 253, 4, () => {}))
-        assert.ok(e instanceof Ipv4Error)
+        let filled = 0
+        const e = s.ipv4.transmit(ip("8.8.8.8"), 253, 4, () => filled++)
+        assert.ok(e instanceof IpError)
         assert.equal(e.reason, "NoRoute")
+        assert.equal(filled, 0, "fill is not called for a datagram that is not sent")
+        assert.equal(s.ipv4.ip.source(ip("8.8.8.8")), undefined)
+        assert.equal(s.ipv4.ip.route(ip("8.8.8.8")), undefined)
         const f = yield* Effect.forkChild(Effect.flip(s.ipv4.resolve(ip("10.0.0.99"))))
         yield* TestClock.adjust("8 seconds")
         const e2 = yield* Fiber.join(f)
@@ -195,6 +212,85 @@ describe("Ipv4: receive checks", () => {
         assert.equal((yield* s.ipv4.stats).loopback, 1)
       })
     )))
+
+  it("local delivery goes through the loopback queue, never on the sender's stack; overflow is counted", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false } })
+        const got: Array<number> = []
+        yield* s.ipv4.register(253, (d) =>
+          Effect.sync(() => {
+            got.push(d.payload[0])
+          }))
+        assert.equal(s.ipv4.transmit(B, 253, 1, (p) => p.set([7])), undefined)
+        assert.deepEqual(got, [], "not delivered while the sender runs")
+        yield* pollUntil(Effect.sync(() => got.length), (n) => n === 1, "delivered by the loopback fiber")
+        assert.deepEqual(got, [7])
+        for (let i = 0; i < 1100; i++) s.ipv4.transmit(ip("127.0.0.1"), 253, 1, (p) => p.set([i & 0xff]))
+        const st = yield* s.ipv4.stats
+        assert.equal(st.loopback, 1 + 1024)
+        assert.equal(st.loopbackDrops, 1100 - 1024)
+        yield* pollUntil(Effect.sync(() => got.length), (n) => n === 1 + 1024, "the queued ones, in order")
+        assert.deepEqual(got.slice(1, 4), [0, 1, 2])
+      })
+    )))
+})
+
+describe("Ipv4: the Ip view (version-neutral contract)", () => {
+  it("Ipv4.layer provides Ip: family, addresses, route, source, mtu, headerLen, pseudo-header sum", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", gateway: "10.0.0.1", mtu: 1400 })
+        const hand = Ipv4.layer({ cidr: "10.0.0.3/24" }).pipe(
+          Layer.provide(Arp.layer({ address: ip("10.0.0.3"), announce: false })),
+          Layer.provideMerge(Ethernet.layer),
+          Layer.provide(Vnetif.layer()),
+        )
+        const ipSvc = yield* Effect.provide(Effect.service(Ip), hand)
+        assert.equal(ipSvc.family, 4)
+        assert.deepEqual(ipSvc.addresses, [ip("10.0.0.3")])
+        const v = s.ipv4.ip
+        assert.equal(v.transmit, s.ipv4.transmit, "one transmit, two views")
+        assert.equal(v.headerLen, 20)
+        assert.equal(v.mtu(A), 1400)
+        assert.equal(v.source(A), B)
+        assert.deepEqual(v.route(A), { source: B, kind: "Unicast", nextHop: A, mtu: 1400 })
+        assert.deepEqual(v.route(ip("8.8.8.8")), { source: B, kind: "Unicast", nextHop: A, mtu: 1400 })
+        assert.equal(v.route(ip("10.0.0.255"))?.kind, "Group")
+        assert.equal(v.route(ip("224.0.0.9"))?.kind, "Group")
+        assert.equal(v.route(B)?.kind, "Local")
+        assert.equal(v.route(ip("0.0.0.0")), undefined)
+        const v6 = Ipv6Address.parse("2001:db8::1")!
+        assert.equal(v.route(v6), undefined)
+        assert.equal(v.source(v6), undefined)
+        assert.equal(v.transmit(v6, 17, 8, () => {})?.reason, "NoRoute")
+        assert.equal(v.pseudoHeaderSum(A, B, 6, 20), pseudoHeaderSum(A, B, 6, 20))
+        assert.equal(MSS_OF(v, A), 1400 - 20 - 20)
+      })
+    )))
+
+  it("a handler's NoEndpoint is answered by the network layer (port unreachable), only for our unicast address", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false } })
+        yield* s.arp.addStatic(RAW, raw.mac)
+        let calls = 0
+        yield* s.ipv4.register(253, () => {
+          calls++
+          return NoEndpoint
+        })
+        yield* raw.send(
+          ipv4Frame(s.mac, raw.mac, { src: RAW, dst: ip("10.0.0.255"), protocol: 253, payload: pattern(8) }),
+        )
+        yield* raw.send(ipv4Frame(s.mac, raw.mac, { src: RAW, dst: B, protocol: 253, payload: pattern(8) }))
+        const f = yield* raw.next((f) => parseIcmp(f)?.icmp._tag === "DstUnreachable", "port unreachable")
+        const m = parseIcmp(f)!.icmp
+        assert.ok(m._tag === "DstUnreachable" && m.code === 3)
+        assert.equal(calls, 2)
+        assert.equal(raw.count((f) => parseIcmp(f) !== undefined), 1, "none about the broadcast")
+      })
+    )))
 })
 
 describe("Ipv4: fragmentation and reassembly", () => {
@@ -223,13 +319,13 @@ describe("Ipv4: fragmentation and reassembly", () => {
     run(withSwitch(() =>
       Effect.gen(function* () {
         const s = yield* Stack.make({ cidr: "10.0.0.2/24" })
-        const e = yield* Effect.flip(s.ipv4.write(A, 253, 1481, () => {}, { dontFragment: true }))
-        assert.equal(e.reason, "MessageTooLong")
-        yield* s.ipv4.write(A, 253, 1480, () => {}, { dontFragment: true })
-        const e2 = yield* Effect.flip(s.ipv4.write(A, 253, 65516, () => {}))
-        assert.equal(e2.reason, "MessageTooLong")
-        const e3 = yield* Effect.flip(s.ipv4.write(A, 253, 1, () => {}, { ttl: 0 }))
-        assert.equal(e3.reason, "InvalidArgument")
+        assert.equal(s.ipv4.transmit(A, 253, 1481, () => {}, { dontFragment: true })?.reason, "MessageTooLong")
+        assert.equal(s.ipv4.transmit(A, 253, 1480, () => {}, { dontFragment: true }), undefined)
+        assert.equal(s.ipv4.transmit(A, 253, 65516, () => {})?.reason, "MessageTooLong")
+        assert.equal(s.ipv4.transmit(A, 253, 1, () => {}, { ttl: 0 })?.reason, "InvalidArgument")
+        const viaEffect = yield* Effect.flip(toEffect(s.ipv4.transmit(A, 253, -1, () => {})))
+        assert.equal(viaEffect.reason, "InvalidArgument")
+        assert.equal((yield* s.ipv4.stats).txErrors, 4)
       })
     )))
 

@@ -25,7 +25,7 @@ import { Switch, type SwitchShape } from "../../src/link/Switch.ts"
 import { Vnetif, type VnetifShape, type VnetifStats } from "../../src/link/Vnetif.ts"
 import { effectful } from "../../src/util/Transmit.ts"
 import { ARP_PACKET_LEN, ArpPacket, ArpRepr } from "../../src/wire/Arp.ts"
-import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
+import { ChecksumCapabilities, pseudoHeaderSum } from "../../src/wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetFrame, EthernetRepr, EtherType } from "../../src/wire/Ethernet.ts"
 import { Icmpv4Packet, Icmpv4Repr } from "../../src/wire/Icmpv4.ts"
 import { Ipv4Address } from "../../src/wire/Ipv4Address.ts"
@@ -288,7 +288,12 @@ export const udpDatagram = (
   checksum?: number,
 ): Uint8Array => {
   const b = new Uint8Array(UDP_HEADER_LEN + data.length)
-  UdpRepr.emit({ srcPort, dstPort, payload: data }, b, src, dst, ChecksumCapabilities.all)
+  UdpRepr.emit(
+    { srcPort, dstPort, payload: data },
+    b,
+    pseudoHeaderSum(src, dst, 17, b.length),
+    ChecksumCapabilities.all,
+  )
   if (checksum !== undefined) new UdpPacket(b).setChecksum(checksum)
   return b
 }
@@ -348,7 +353,8 @@ export const parseUdp = (
   }
   const u = UdpPacket.parse(p.payload)
   if (Result.isFailure(u)) return undefined
-  const r = UdpRepr.parse(u.success, p.repr.srcAddr, p.repr.dstAddr, ChecksumCapabilities.all)
+  const ph = pseudoHeaderSum(p.repr.srcAddr, p.repr.dstAddr, 17, u.success.length())
+  const r = UdpRepr.parse(u.success, ph, ChecksumCapabilities.all)
   return Result.isSuccess(r) ? { ip: p.repr, udp: r.success, checksum: u.success.checksum() } : undefined
 }
 

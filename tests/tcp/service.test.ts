@@ -207,10 +207,10 @@ describe("Tcp: typed errors", () => {
     run(withSwitch(() =>
       Effect.gen(function* () {
         const { Tcp } = yield* Effect.promise(() => import("../../src/tcp/Tcp.ts"))
-        const { Ipv4 } = yield* Effect.promise(() => import("../../src/ipv4/Ipv4.ts"))
+        const { Ip } = yield* Effect.promise(() => import("../../src/ip/Ip.ts"))
         const a = yield* node("10.0.0.1/24")
         const exit = yield* Effect.exit(
-          Effect.provideService(Tcp.make({ delayedAck: 500, congestion: "vegas" as "cubic" }), Ipv4, a.stack.ipv4),
+          Effect.provideService(Tcp.make({ delayedAck: 500, congestion: "vegas" as "cubic" }), Ip, a.stack.ip),
         )
         const e = failure(exit)
         assert.equal(e.reason, "InvalidConfig")
@@ -223,7 +223,7 @@ describe("Tcp: typed errors", () => {
     run(withSwitch(() =>
       Effect.gen(function* () {
         const { Tcp } = yield* Effect.promise(() => import("../../src/tcp/Tcp.ts"))
-        const { Ipv4 } = yield* Effect.promise(() => import("../../src/ipv4/Ipv4.ts"))
+        const { Ip } = yield* Effect.promise(() => import("../../src/ip/Ip.ts"))
         const a = yield* node("10.0.0.1/24", { tcp: { timeWait: "50 millis", keepalive: { idle: "2 seconds" } } })
         const cfg = a.tcp.config
         assert.equal(cfg.timeWait, 50)
@@ -234,7 +234,7 @@ describe("Tcp: typed errors", () => {
         assert.equal(cfg.sendBufferSize, 256 * 1024)
         assert.equal(cfg.mssClamp, undefined, "no clamp unless set")
         const exit = yield* Effect.exit(
-          Effect.provideService(Tcp.make({ timeWiat: 5 } as unknown as { timeWait: number }), Ipv4, a.stack.ipv4),
+          Effect.provideService(Tcp.make({ timeWiat: 5 } as unknown as { timeWait: number }), Ip, a.stack.ip),
         )
         const e = failure(exit)
         assert.equal(e.reason, "InvalidConfig")

@@ -2,21 +2,26 @@
  * Tests of the UDP service: echo between two stacks with content checked (sizes from 0 to a fragmented 8000),
  * bind conflicts and scoped unbinding, ephemeral ports (range, distinct, deterministic with a seeded Random),
  * checksum rules (zero accepted, bad dropped and counted, 0 sent as 0xffff), the bounded receive queue, the
- * receive Stream ending on close, and argument errors.
+ * receive Stream ending on close, argument errors, and UDP over the `Ip` contract alone (a fake IPv6 network layer:
+ * IPv6 pseudo-header checksums, `NoEndpoint` for a closed port; no import from ipv4/ or icmp/).
  *
  * @module
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
+import { readFileSync } from "node:fs"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { Ip, type IpDatagram, type IpHandler, type IpShape, NoEndpoint } from "../../src/ip/Ip.ts"
 import { Stack } from "../../src/Stack.ts"
-import { EPHEMERAL_PORT_MAX, EPHEMERAL_PORT_MIN, UdpError } from "../../src/udp/Udp.ts"
-import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
+import { EPHEMERAL_PORT_MAX, EPHEMERAL_PORT_MIN, Udp, UdpError } from "../../src/udp/Udp.ts"
+import { IpAddress } from "../../src/wire/IpAddress.ts"
+import { Ipv6Address } from "../../src/wire/Ipv6Address.ts"
+import { ChecksumCapabilities, pseudoHeaderSum } from "../../src/wire/Checksum.ts"
 import { IpProtocol } from "../../src/wire/Ipv4.ts"
 import { UdpPacket, UdpRepr } from "../../src/wire/Udp.ts"
 import {
@@ -32,6 +37,7 @@ import {
   withSwitch,
 } from "../support/TestDevice.ts"
 
+const ALL_CAPS = ChecksumCapabilities.all
 const A = ip("10.0.0.1")
 const B = ip("10.0.0.2")
 const RAW = ip("10.0.0.7")
@@ -160,7 +166,12 @@ describe("Udp: checksums and queues", () => {
         for (let v = 0; v < 65536 && payload === undefined; v++) {
           const p = Uint8Array.of(v >>> 8, v & 0xff)
           const b = new Uint8Array(10)
-          UdpRepr.emit({ srcPort: 5, dstPort: 9, payload: p }, b, B, RAW, ChecksumCapabilities.all)
+          UdpRepr.emit(
+            { srcPort: 5, dstPort: 9, payload: p },
+            b,
+            pseudoHeaderSum(B, RAW, 17, 10),
+            ChecksumCapabilities.all,
+          )
           if (new UdpPacket(b).checksum() === 0xffff) payload = p
         }
         assert.ok(payload !== undefined)
@@ -184,4 +195,74 @@ describe("Udp: checksums and queues", () => {
         assert.deepEqual(kept.map((d) => d.data[0]), [0, 1, 2, 3])
       })
     )))
+})
+
+describe("Udp over the Ip contract alone", () => {
+  it("works over a fake IPv6 network layer: IPv6 pseudo-header checksums both ways, NoEndpoint for a closed port", () =>
+    run(Effect.gen(function* () {
+      const local = Ipv6Address.parse("fd00::2")!
+      const peer = Ipv6Address.parse("fd00::1")!
+      const sent: Array<{ dst: IpAddress; protocol: number; bytes: Uint8Array; src: IpAddress | undefined }> = []
+      let handler: IpHandler | undefined
+      const fake: IpShape = {
+        family: 6,
+        addresses: [local],
+        route: (dst) => ({ source: local, kind: "Unicast", nextHop: dst, mtu: 1500 }),
+        source: () => local,
+        mtu: () => 1500,
+        headerLen: 40,
+        pseudoHeaderSum,
+        checksum: ChecksumCapabilities.all,
+        transmit: (dst, protocol, payloadLen, fill, options) => {
+          const bytes = new Uint8Array(payloadLen)
+          fill(bytes)
+          sent.push({ dst, protocol, bytes, src: options?.src })
+          return undefined
+        },
+        register: (_protocol, h) =>
+          Effect.acquireRelease(
+            Effect.sync(() => {
+              handler = h
+            }),
+            () =>
+              Effect.sync(() => {
+                handler = undefined
+              }),
+          ),
+      }
+      const udp = yield* Effect.provideService(Udp.make(), Ip, fake)
+      const sock = yield* udp.bind(5353)
+      yield* sock.send(peer, 53, pattern(20))
+      assert.equal(sent.length, 1)
+      assert.equal(sent[0].dst, peer)
+      assert.equal(sent[0].src, local)
+      assert.equal(sent[0].protocol, 17)
+      const out = new UdpPacket(sent[0].bytes)
+      assert.notEqual(out.checksum(), 0)
+      assert.ok(out.verifyChecksum(pseudoHeaderSum(local, peer, 17, out.length())), "IPv6 pseudo-header checksum")
+      assert.ok(!out.verifyChecksum(pseudoHeaderSum(local, Ipv6Address.LOOPBACK, 17, out.length())))
+      const incoming = (dstPort: number, data: Uint8Array): IpDatagram => {
+        const b = new Uint8Array(8 + data.length)
+        UdpRepr.emit({ srcPort: 53, dstPort, payload: data }, b, pseudoHeaderSum(peer, local, 17, b.length), ALL_CAPS)
+        return { src: peer, dst: local, protocol: 17, ttl: 64, payload: b, header: new Uint8Array(40) }
+      }
+      const r = handler!(incoming(5353, pattern(7)))
+      assert.notEqual(r, NoEndpoint)
+      const d = yield* sock.take
+      assert.equal(d.src, peer, "the interned address, compared with ===")
+      assert.equal(d.dst, local)
+      assertBytes(d.data, pattern(7), "data")
+      assert.equal(handler!(incoming(9, pattern(3))), NoEndpoint, "closed port: the network layer answers")
+      const st = yield* udp.stats
+      assert.equal(st.noPort, 1)
+      assert.equal(st.rxDelivered, 1)
+      assert.equal(IpAddress.formatEndpoint(d.src, d.srcPort), "[fd00::1]:53")
+    })))
+
+  it("imports nothing from ipv4/ or icmp/ (the grep the issue asks for)", () => {
+    const text = readFileSync(new URL("../../src/udp/Udp.ts", import.meta.url), "utf8")
+    const imports = text.split("\n").filter((l) => /^import /.test(l))
+    assert.ok(imports.length > 5)
+    for (const l of imports) assert.ok(!/\/(ipv4|icmp)\//.test(l), l)
+  })
 })

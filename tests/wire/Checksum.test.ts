@@ -14,6 +14,7 @@ import {
   sum,
 } from "../../src/wire/Checksum.ts"
 import { Ipv4Address } from "../../src/wire/Ipv4Address.ts"
+import { Ipv6Address } from "../../src/wire/Ipv6Address.ts"
 import { hex, naiveChecksum, naiveFoldedSum, pseudoHeader } from "./_support.ts"
 
 describe("Checksum.sum", () => {
@@ -106,6 +107,28 @@ describe("Checksum.sum", () => {
           assert.equal(fold(pseudoHeaderSum(Ipv4Address.make(s), Ipv4Address.make(d), p, l)), expected)
         },
       ),
+    )
+  })
+
+  it("pseudoHeaderSum over IPv6 addresses equals the sum of the 40 RFC 8200 §8.1 pseudo-header bytes", () => {
+    const u32 = fc.nat({ max: 0xffffffff })
+    const v6 = fc.tuple(u32, u32, u32, u32).map(([a, b, c, d]) => Ipv6Address.fromWords(a, b, c, d))
+    fc.assert(
+      fc.property(v6, v6, fc.nat({ max: 255 }), fc.nat({ max: 0xfffff }), (s, d, p, l) => {
+        const bytes = [
+          ...Ipv6Address.toBytes(s),
+          ...Ipv6Address.toBytes(d),
+          l >>> 24,
+          (l >>> 16) & 255,
+          (l >>> 8) & 255,
+          l & 255,
+          0,
+          0,
+          0,
+          p,
+        ]
+        assert.equal(fold(pseudoHeaderSum(s, d, p, l)), naiveFoldedSum(bytes))
+      }),
     )
   })
 

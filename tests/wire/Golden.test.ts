@@ -9,7 +9,7 @@ import { describe, it } from "node:test"
 import assert from "node:assert/strict"
 import * as Result from "effect/Result"
 import { ArpPacket, ArpRepr } from "../../src/wire/Arp.ts"
-import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
+import { ChecksumCapabilities, pseudoHeaderSum } from "../../src/wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetFrame, EthernetRepr, EtherType } from "../../src/wire/Ethernet.ts"
 import { Icmpv4Packet, Icmpv4Repr } from "../../src/wire/Icmpv4.ts"
 import { IpProtocol, IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr } from "../../src/wire/Ipv4.ts"
@@ -228,7 +228,7 @@ describe("golden: UDP DNS query", () => {
     assert.equal(udp.length(), 37)
     assert.equal(udp.checksum(), 0x2d7d)
     assert.equal(naiveChecksum(pseudoHeader(repr.srcAddr, repr.dstAddr, 17, 37), zeroField(udp.buffer, 6)), 0x2d7d)
-    const dgram = ok(UdpRepr.parse(udp, repr.srcAddr, repr.dstAddr, ALL))
+    const dgram = ok(UdpRepr.parse(udp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 17, udp.length()), ALL))
     assert.equal(dgram.payload.length, 29)
     assert.equal(u16(dgram.payload, 0), 0x1234) // DNS id
     assert.equal(new TextDecoder().decode(dgram.payload.subarray(13, 20)), "example")
@@ -236,7 +236,7 @@ describe("golden: UDP DNS query", () => {
       ethRepr,
       repr,
       UdpRepr.bufferLen(dgram),
-      (b) => UdpRepr.emit(dgram, b, repr.srcAddr, repr.dstAddr, ALL),
+      (b) => UdpRepr.emit(dgram, b, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 17, b.length), ALL),
     )
     assert.equal(toHex(out), toHex(DNS_QUERY))
   })
@@ -246,9 +246,12 @@ describe("golden: UDP DNS query", () => {
     bad[bad.length - 1] ^= 1
     const { pkt, repr } = ipv4Of(bad)
     const udp = ok(UdpPacket.parse(pkt.payload()))
-    assert.equal(err(UdpRepr.parse(udp, repr.srcAddr, repr.dstAddr, ALL)).reason, "BadChecksum")
-    ok(UdpRepr.parse(udp, repr.srcAddr, repr.dstAddr, OFF))
-    ok(UdpRepr.parse(udp, repr.srcAddr, repr.dstAddr, { ...ALL, udp: "tx" }))
+    assert.equal(
+      err(UdpRepr.parse(udp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 17, udp.length()), ALL)).reason,
+      "BadChecksum",
+    )
+    ok(UdpRepr.parse(udp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 17, udp.length()), OFF))
+    ok(UdpRepr.parse(udp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 17, udp.length()), { ...ALL, udp: "tx" }))
   })
 })
 
@@ -265,7 +268,7 @@ describe("golden: TCP handshake from Linux", () => {
     assert.equal(tcp.checksum(), 0xbb4e)
     assert.equal(naiveChecksum(pseudoHeader(repr.srcAddr, repr.dstAddr, 6, 40), zeroField(tcp.buffer, 16)), 0xbb4e)
     assert.equal(tcp.options().length, 20)
-    const seg = ok(TcpRepr.parse(tcp, repr.srcAddr, repr.dstAddr, ALL))
+    const seg = ok(TcpRepr.parse(tcp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 6, tcp.buffer.length), ALL))
     assert.deepEqual({ ...seg, payload: Array.from(seg.payload) }, {
       srcPort: 45678,
       dstPort: 80,
@@ -288,7 +291,7 @@ describe("golden: TCP handshake from Linux", () => {
       ethRepr,
       repr,
       TcpRepr.bufferLen(seg),
-      (b) => TcpRepr.emit(seg, b, repr.srcAddr, repr.dstAddr, ALL),
+      (b) => TcpRepr.emit(seg, b, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 6, b.length), ALL),
     )
     assert.equal(toHex(out), toHex(TCP_SYN))
   })
@@ -300,7 +303,7 @@ describe("golden: TCP handshake from Linux", () => {
     assert.equal(repr.identification, 0)
     const tcp = ok(TcpPacket.parse(pkt.payload()))
     assert.equal(naiveChecksum(pseudoHeader(repr.srcAddr, repr.dstAddr, 6, 40), zeroField(tcp.buffer, 16)), 0x7ffd)
-    const seg = ok(TcpRepr.parse(tcp, repr.srcAddr, repr.dstAddr, ALL))
+    const seg = ok(TcpRepr.parse(tcp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 6, tcp.buffer.length), ALL))
     assert.equal(seg.seqNumber, 0xd00dfeed)
     assert.equal(seg.ackNumber, 0x5c3e9a72)
     assert.equal(seg.flags, TcpFlags.SYN | TcpFlags.ACK)
@@ -313,7 +316,7 @@ describe("golden: TCP handshake from Linux", () => {
       ethRepr,
       repr,
       TcpRepr.bufferLen(seg),
-      (b) => TcpRepr.emit(seg, b, repr.srcAddr, repr.dstAddr, ALL),
+      (b) => TcpRepr.emit(seg, b, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 6, b.length), ALL),
     )
     assert.equal(toHex(out), toHex(TCP_SYN_ACK))
   })
@@ -323,8 +326,14 @@ describe("golden: TCP handshake from Linux", () => {
     bad[14 + 20 + 4] ^= 0x80 // sequence number
     const { pkt, repr } = ipv4Of(bad)
     const tcp = ok(TcpPacket.parse(pkt.payload()))
-    assert.equal(err(TcpRepr.parse(tcp, repr.srcAddr, repr.dstAddr, ALL)).reason, "BadChecksum")
-    assert.equal(ok(TcpRepr.parse(tcp, repr.srcAddr, repr.dstAddr, OFF)).seqNumber, 0xdc3e9a71)
+    assert.equal(
+      err(TcpRepr.parse(tcp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 6, tcp.buffer.length), ALL)).reason,
+      "BadChecksum",
+    )
+    assert.equal(
+      ok(TcpRepr.parse(tcp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 6, tcp.buffer.length), OFF)).seqNumber,
+      0xdc3e9a71,
+    )
   })
 })
 
@@ -344,7 +353,7 @@ describe("golden: 802.1Q-tagged frame", () => {
     const repr = ok(Ipv4Repr.parse(pkt, ALL))
     const udp = ok(UdpPacket.parse(pkt.payload()))
     assert.equal(naiveChecksum(pseudoHeader(repr.srcAddr, repr.dstAddr, 17, 15), zeroField(udp.buffer, 6)), 0x3658)
-    const dgram = ok(UdpRepr.parse(udp, repr.srcAddr, repr.dstAddr, ALL))
+    const dgram = ok(UdpRepr.parse(udp, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 17, udp.length()), ALL))
     assert.deepEqual({ ...dgram, payload: new TextDecoder().decode(dgram.payload) }, {
       srcPort: 40000,
       dstPort: 514,
@@ -360,7 +369,7 @@ describe("golden: 802.1Q-tagged frame", () => {
       ethRepr,
       repr,
       UdpRepr.bufferLen(dgram),
-      (b) => UdpRepr.emit(dgram, b, repr.srcAddr, repr.dstAddr, ALL),
+      (b) => UdpRepr.emit(dgram, b, pseudoHeaderSum(repr.srcAddr, repr.dstAddr, 17, b.length), ALL),
     )
     // untagged on emit: the same bytes without the 4-byte tag and without padding
     const untagged = new Uint8Array(14 + 35)

@@ -22,7 +22,7 @@ import { describe, it } from "node:test"
 import assert from "node:assert/strict"
 import * as Result from "effect/Result"
 import { ARP_PACKET_LEN, ArpPacket, ArpRepr } from "../../src/wire/Arp.ts"
-import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
+import { ChecksumCapabilities, pseudoHeaderSum } from "../../src/wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetFrame, EthernetRepr, EtherType } from "../../src/wire/Ethernet.ts"
 import { Icmpv4Packet, Icmpv4Repr } from "../../src/wire/Icmpv4.ts"
 import { IpProtocol, IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr } from "../../src/wire/Ipv4.ts"
@@ -125,11 +125,21 @@ const decode = (frame: Uint8Array): Decoded => {
     l4 = { _tag: "Icmp", repr: ok(Icmpv4Repr.parse(ok(Icmpv4Packet.parse(payload), "ICMP"), ALL), "Icmpv4Repr") }
   } else if (ipRepr.protocol === IpProtocol.Udp) {
     const udp = ok(UdpPacket.parse(payload), "UDP")
-    l4 = { _tag: "Udp", repr: ok(UdpRepr.parse(udp, ipRepr.srcAddr, ipRepr.dstAddr, ALL), "UdpRepr") }
+    l4 = {
+      _tag: "Udp",
+      repr: ok(UdpRepr.parse(udp, pseudoHeaderSum(ipRepr.srcAddr, ipRepr.dstAddr, 17, udp.length()), ALL), "UdpRepr"),
+    }
   } else {
     assert.equal(ipRepr.protocol, IpProtocol.Tcp)
     const tcp = ok(TcpPacket.parse(payload), "TCP")
-    l4 = { _tag: "Tcp", packet: tcp, repr: ok(TcpRepr.parse(tcp, ipRepr.srcAddr, ipRepr.dstAddr, ALL), "TcpRepr") }
+    l4 = {
+      _tag: "Tcp",
+      packet: tcp,
+      repr: ok(
+        TcpRepr.parse(tcp, pseudoHeaderSum(ipRepr.srcAddr, ipRepr.dstAddr, 6, tcp.buffer.length), ALL),
+        "TcpRepr",
+      ),
+    }
   }
   return { _tag: "Ipv4", eth, ethRepr, packet, ip: ipRepr, l4 }
 }
@@ -167,10 +177,10 @@ const encode = (d: Decoded): Uint8Array => {
       Icmpv4Repr.emit(d.l4.repr, l4, ALL)
       break
     case "Udp":
-      UdpRepr.emit(d.l4.repr, l4, srcAddr, dstAddr, ALL)
+      UdpRepr.emit(d.l4.repr, l4, pseudoHeaderSum(srcAddr, dstAddr, 17, l4.length), ALL)
       break
     case "Tcp":
-      TcpRepr.emit(d.l4.repr, l4, srcAddr, dstAddr, ALL)
+      TcpRepr.emit(d.l4.repr, l4, pseudoHeaderSum(srcAddr, dstAddr, 6, l4.length), ALL)
       break
     case "Fragment":
       l4.set(d.l4.bytes)
@@ -474,7 +484,10 @@ describe("kernel captures: UDP and the ICMP port unreachable", () => {
     const quoted = ok(Ipv4Packet.parse(msg.data))
     const quotedIp = ok(Ipv4Repr.parse(quoted, ALL))
     assert.deepEqual([quotedIp.srcAddr, quotedIp.dstAddr, quotedIp.protocol], [IP_A, IP_B, IpProtocol.Udp])
-    const quotedUdp = ok(UdpRepr.parse(ok(UdpPacket.parse(quoted.payload())), quotedIp.srcAddr, quotedIp.dstAddr, ALL))
+    const qudp = ok(UdpPacket.parse(quoted.payload()))
+    const quotedUdp = ok(
+      UdpRepr.parse(qudp, pseudoHeaderSum(quotedIp.srcAddr, quotedIp.dstAddr, 17, qudp.length()), ALL),
+    )
     assert.deepEqual([quotedUdp.srcPort, quotedUdp.dstPort, text(quotedUdp.payload)], [
       S.udpSrcPort,
       S.udpDstPort,
@@ -497,7 +510,8 @@ function tcpSegmentOf(h: string): { readonly seg?: TcpRepr } {
   if (Result.isFailure(p) || p.success.protocol() !== IpProtocol.Tcp) return {}
   const t = TcpPacket.parse(p.success.payload())
   if (Result.isFailure(t)) return {}
-  const seg = TcpRepr.parse(t.success, p.success.srcAddr(), p.success.dstAddr(), ALL)
+  const ph = pseudoHeaderSum(p.success.srcAddr(), p.success.dstAddr(), 6, t.success.buffer.length)
+  const seg = TcpRepr.parse(t.success, ph, ALL)
   return Result.isSuccess(seg) ? { seg: seg.success } : {}
 }
 
@@ -651,8 +665,9 @@ describe("kernel captures: a TCP connection (HTTP/1.0 request, 2000-byte respons
     bad[bad.length - 1] ^= 0x01
     const p = ok(Ipv4Packet.parse(ok(EthernetFrame.parse(bad)).payload()))
     const seg = ok(TcpPacket.parse(p.payload()))
-    assert.equal(err(TcpRepr.parse(seg, p.srcAddr(), p.dstAddr(), ALL)).reason, "BadChecksum")
-    ok(TcpRepr.parse(seg, p.srcAddr(), p.dstAddr(), OFF))
+    const ph = pseudoHeaderSum(p.srcAddr(), p.dstAddr(), 6, seg.buffer.length)
+    assert.equal(err(TcpRepr.parse(seg, ph, ALL)).reason, "BadChecksum")
+    ok(TcpRepr.parse(seg, ph, OFF))
   })
 })
 

@@ -2,8 +2,9 @@ import { describe, it } from "node:test"
 import assert from "node:assert/strict"
 import fc from "fast-check"
 import * as Result from "effect/Result"
-import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
+import { ChecksumCapabilities, pseudoHeaderSum } from "../../src/wire/Checksum.ts"
 import { Ipv4Address } from "../../src/wire/Ipv4Address.ts"
+import { Ipv6Address } from "../../src/wire/Ipv6Address.ts"
 import {
   TCP_HEADER_LEN,
   TCP_MAX_WINDOW_SCALE,
@@ -39,15 +40,20 @@ const segment = (options: string, payload = ""): TcpPacket => {
   p.setWindowLen(29200)
   buf.set(opts, 20)
   buf.set(hex(payload), 20 + optLen)
-  p.fillChecksum(SRC, DST)
+  p.fillChecksum(pseudoHeaderSum(SRC, DST, 6, buf.length))
   return p
 }
-const parseOpts = (options: string) => TcpRepr.parse(segment(options), SRC, DST, ALL)
+/** The pseudo-header sum the codec takes for a whole segment of `len` bytes over IPv4. */
+const ph = (len: number, src: Ipv4Address = SRC, dst: Ipv4Address = DST): number => pseudoHeaderSum(src, dst, 6, len)
+/** `TcpRepr.parse` with the pseudo-header sum of `src` → `dst` over the received segment. */
+const parse = (p: TcpPacket, src: Ipv4Address, dst: Ipv4Address, caps: ChecksumCapabilities) =>
+  TcpRepr.parse(p, ph(p.buffer.length, src, dst), caps)
+const parseOpts = (options: string) => parse(segment(options), SRC, DST, ALL)
 const opts = (options: string): TcpOptions => Result.getOrThrow(parseOpts(options)).options
 
 const emit = (repr: TcpRepr, src = SRC, dst = DST, caps = ALL): Uint8Array => {
   const buf = new Uint8Array(TcpRepr.bufferLen(repr))
-  TcpRepr.emit(repr, buf, src, dst, caps)
+  TcpRepr.emit(repr, buf, ph(buf.length, src, dst), caps)
   return buf
 }
 const base: TcpRepr = {
@@ -95,11 +101,11 @@ describe("TcpPacket", () => {
     assert.equal(p.headerLen(), 24)
     assert.equal(new TextDecoder().decode(p.payload()), "hello")
     assert.equal(toHex(p.options()), "020405b4")
-    assert.ok(p.verifyChecksum(SRC, DST))
+    assert.ok(p.verifyChecksum(ph(p.buffer.length)))
     assert.equal(p.checksum(), naiveChecksum(pseudoHeader(SRC, DST, 6, 29), zeroField(p.buffer, 16)))
     p.setUrgentPointer(5)
     assert.equal(p.urgentPointer(), 5)
-    assert.ok(!p.verifyChecksum(SRC, DST))
+    assert.ok(!p.verifyChecksum(ph(p.buffer.length)))
   })
 })
 
@@ -207,17 +213,17 @@ describe("TcpOptions emit", () => {
     assert.equal(TcpOptions.bufferLen(full), 40)
     const seg = { ...base, options: full }
     assert.equal(TcpRepr.headerLen(seg), 60)
-    const back = Result.getOrThrow(TcpRepr.parse(new TcpPacket(emit(seg)), SRC, DST, ALL))
+    const back = Result.getOrThrow(parse(new TcpPacket(emit(seg)), SRC, DST, ALL))
     assert.deepEqual(back.options.sackBlocks, blocks.slice(0, 2))
     const withTs = { ...TcpOptions.empty, timestamps: { tsVal: 5, tsEcr: 6 }, sackBlocks: blocks }
     assert.equal(
-      Result.getOrThrow(TcpRepr.parse(new TcpPacket(emit({ ...base, options: withTs })), SRC, DST, ALL)).options
+      Result.getOrThrow(parse(new TcpPacket(emit({ ...base, options: withTs })), SRC, DST, ALL)).options
         .sackBlocks.length,
       3,
     )
     const noTs = { ...TcpOptions.empty, sackBlocks: blocks }
     assert.equal(
-      Result.getOrThrow(TcpRepr.parse(new TcpPacket(emit({ ...base, options: noTs })), SRC, DST, ALL)).options
+      Result.getOrThrow(parse(new TcpPacket(emit({ ...base, options: noTs })), SRC, DST, ALL)).options
         .sackBlocks.length,
       4,
     )
@@ -228,35 +234,47 @@ describe("TcpRepr", () => {
   it("rejects port 0 as Malformed", () => {
     const p = segment("")
     p.setDstPort(0)
-    assert.equal(reason(TcpRepr.parse(p, SRC, DST, OFF)), "Malformed")
+    assert.equal(reason(parse(p, SRC, DST, OFF)), "Malformed")
     p.setDstPort(80)
     p.setSrcPort(0)
-    assert.equal(reason(TcpRepr.parse(p, SRC, DST, OFF)), "Malformed")
+    assert.equal(reason(parse(p, SRC, DST, OFF)), "Malformed")
   })
 
   it("verifies and computes the checksum per caps", () => {
     const b = emit({ ...base, payload: hex("010203") })
     const p = new TcpPacket(b)
     assert.equal(p.checksum(), naiveChecksum(pseudoHeader(SRC, DST, 6, b.length), zeroField(b, 16)))
-    assert.equal(reason(TcpRepr.parse(p, SRC, DST, ALL)), "success")
-    assert.equal(reason(TcpRepr.parse(p, DST, SRC, ALL)), "success") // the pseudo-header sum is symmetric
-    assert.equal(reason(TcpRepr.parse(p, SRC, Ipv4Address.parse("10.0.0.3")!, ALL)), "BadChecksum")
+    assert.equal(reason(parse(p, SRC, DST, ALL)), "success")
+    assert.equal(reason(parse(p, DST, SRC, ALL)), "success") // the pseudo-header sum is symmetric
+    assert.equal(reason(parse(p, SRC, Ipv4Address.parse("10.0.0.3")!, ALL)), "BadChecksum")
     b[b.length - 1] ^= 1
-    assert.equal(reason(TcpRepr.parse(p, SRC, DST, ALL)), "BadChecksum")
-    assert.equal(reason(TcpRepr.parse(p, SRC, DST, { ...ALL, tcp: "tx" })), "success")
+    assert.equal(reason(parse(p, SRC, DST, ALL)), "BadChecksum")
+    assert.equal(reason(parse(p, SRC, DST, { ...ALL, tcp: "tx" })), "success")
     assert.equal(new TcpPacket(emit(base, SRC, DST, OFF)).checksum(), 0)
+  })
+
+  it("checksums over an IPv6 pseudo-header given as a sum (the codec knows no address type)", () => {
+    const s6 = Ipv6Address.parse("fd00::1")!
+    const d6 = Ipv6Address.parse("fd00::2")!
+    const repr = { ...base, payload: hex("0102030405") }
+    const b = new Uint8Array(TcpRepr.bufferLen(repr))
+    TcpRepr.emit(repr, b, pseudoHeaderSum(s6, d6, 6, b.length), ALL)
+    const pseudo = [...Ipv6Address.toBytes(s6), ...Ipv6Address.toBytes(d6), 0, 0, 0, b.length, 0, 0, 0, 6]
+    assert.equal(new TcpPacket(b).checksum(), naiveChecksum(pseudo, zeroField(b, 16)))
+    assert.equal(reason(TcpRepr.parse(new TcpPacket(b), pseudoHeaderSum(s6, d6, 6, b.length), ALL)), "success")
+    assert.equal(reason(TcpRepr.parse(new TcpPacket(b), pseudoHeaderSum(s6, s6, 6, b.length), ALL)), "BadChecksum")
   })
 
   it("does not copy a payload that is already in place; copies a shifted overlapping one", () => {
     const repr0 = { ...base, options: { ...TcpOptions.empty, mss: 1460 } }
     const buf = new Uint8Array(24 + 3)
     buf.set([7, 8, 9], 24)
-    TcpRepr.emit({ ...repr0, payload: buf.subarray(24) }, buf, SRC, DST, ALL)
-    const back = Result.getOrThrow(TcpRepr.parse(new TcpPacket(buf), SRC, DST, ALL))
+    TcpRepr.emit({ ...repr0, payload: buf.subarray(24) }, buf, ph(27), ALL)
+    const back = Result.getOrThrow(parse(new TcpPacket(buf), SRC, DST, ALL))
     assert.deepEqual(Array.from(back.payload), [7, 8, 9])
     const buf2 = new Uint8Array(24 + 3)
     buf2.set([4, 5, 6], 10)
-    TcpRepr.emit({ ...repr0, payload: buf2.subarray(10, 13) }, buf2, SRC, DST, ALL)
+    TcpRepr.emit({ ...repr0, payload: buf2.subarray(10, 13) }, buf2, ph(27), ALL)
     assert.deepEqual(Array.from(buf2.subarray(24)), [4, 5, 6])
   })
 
@@ -268,7 +286,7 @@ describe("TcpRepr", () => {
           assert.equal(b.length, TcpRepr.headerLen(repr) + repr.payload.length)
           assert.equal(TcpRepr.headerLen(repr) % 4, 0)
           const p = Result.getOrThrow(TcpPacket.parse(b))
-          assert.deepEqual(Result.getOrThrow(TcpRepr.parse(p, src, dst, caps)), repr)
+          assert.deepEqual(Result.getOrThrow(parse(p, src, dst, caps)), repr)
           if (caps === ALL) {
             assert.equal(p.checksum(), naiveChecksum(pseudoHeader(src, dst, 6, b.length), zeroField(b, 16)))
           }
@@ -287,14 +305,14 @@ describe("TcpRepr", () => {
     const { parsedMutated } = robustness(0x7c9, valid, (b, rnd) => {
       const r = TcpPacket.parse(b)
       if (Result.isFailure(r)) return false
-      touchAll(r.success, SRC, DST)
-      const repr = TcpRepr.parse(r.success, SRC, DST, rnd() < 0.5 ? ALL : OFF)
+      touchAll(r.success, ph(r.success.buffer.length))
+      const repr = parse(r.success, SRC, DST, rnd() < 0.5 ? ALL : OFF)
       if (Result.isFailure(repr)) return false
       if (repr.success.options !== TcpOptions.empty) withOptions++
       const out = new Uint8Array(TcpRepr.bufferLen(repr.success))
-      TcpRepr.emit(repr.success, out, SRC, DST, ALL)
+      TcpRepr.emit(repr.success, out, ph(out.length), ALL)
       // re-parsing our own emission gives the same segment (up to SACK blocks that no longer fit)
-      const again = Result.getOrThrow(TcpRepr.parse(new TcpPacket(out), SRC, DST, ALL))
+      const again = Result.getOrThrow(parse(new TcpPacket(out), SRC, DST, ALL))
       assert.deepEqual({ ...again, options: { ...again.options, sackBlocks: [] }, payload: [...again.payload] }, {
         ...repr.success,
         options: { ...repr.success.options, sackBlocks: [] },

@@ -22,7 +22,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import fc from "fast-check"
 import { ArpRepr } from "../../src/wire/Arp.ts"
-import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
+import { ChecksumCapabilities, pseudoHeaderSum } from "../../src/wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetRepr, EtherType } from "../../src/wire/Ethernet.ts"
 import { Icmpv4Repr } from "../../src/wire/Icmpv4.ts"
 import { IpProtocol, IPV4_HEADER_LEN, Ipv4Repr } from "../../src/wire/Ipv4.ts"
@@ -90,7 +90,7 @@ const arbIcmp = fc.tuple(arbIcmpv4Repr, arbIpv4Repr, arbUdpRepr).map(([m, qip, q
   const udpLen = UdpRepr.bufferLen(qudp)
   const full = new Uint8Array(udpLen)
   const qipRepr = { ...qip, protocol: IpProtocol.Udp, payloadLen: udpLen, moreFragments: false, fragmentOffset: 0 }
-  UdpRepr.emit(qudp, full, qipRepr.srcAddr, qipRepr.dstAddr, ALL)
+  UdpRepr.emit(qudp, full, pseudoHeaderSum(qipRepr.srcAddr, qipRepr.dstAddr, 17, udpLen), ALL)
   Ipv4Repr.emit(qipRepr, quoted, ALL)
   quoted.set(full.subarray(0, 8), IPV4_HEADER_LEN)
   return { ...m, data: quoted }
@@ -110,18 +110,30 @@ const frames = (): { readonly frames: Array<Uint8Array>; readonly corrupted: num
   }
   for (const [eth, ip, d] of fc.sample(fc.tuple(arbEth, arbIpv4Repr, arbUdpRepr), opts(2))) {
     out.push(
-      ipFrame(eth, ip, IpProtocol.Udp, UdpRepr.bufferLen(d), (b, r) => UdpRepr.emit(d, b, r.srcAddr, r.dstAddr, ALL)),
+      ipFrame(
+        eth,
+        ip,
+        IpProtocol.Udp,
+        UdpRepr.bufferLen(d),
+        (b, r) => UdpRepr.emit(d, b, pseudoHeaderSum(r.srcAddr, r.dstAddr, 17, b.length), ALL),
+      ),
     )
   }
   for (const [eth, ip, s] of fc.sample(fc.tuple(arbEth, arbIpv4Repr, arbTcpRepr), opts(3))) {
     out.push(
-      ipFrame(eth, ip, IpProtocol.Tcp, TcpRepr.bufferLen(s), (b, r) => TcpRepr.emit(s, b, r.srcAddr, r.dstAddr, ALL)),
+      ipFrame(
+        eth,
+        ip,
+        IpProtocol.Tcp,
+        TcpRepr.bufferLen(s),
+        (b, r) => TcpRepr.emit(s, b, pseudoHeaderSum(r.srcAddr, r.dstAddr, 6, b.length), ALL),
+      ),
     )
   }
   // the negative control: a TCP segment with its checksum off by one
   const [[eth, ip, s]] = fc.sample(fc.tuple(arbEth, arbIpv4Repr, arbTcpRepr), opts(4))
   const bad = ipFrame(eth, ip, IpProtocol.Tcp, TcpRepr.bufferLen(s), (b, r) => {
-    TcpRepr.emit(s, b, r.srcAddr, r.dstAddr, ALL)
+    TcpRepr.emit(s, b, pseudoHeaderSum(r.srcAddr, r.dstAddr, 6, b.length), ALL)
     b[17] ^= 0x01
   })
   out.push(bad)

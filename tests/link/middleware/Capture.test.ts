@@ -40,7 +40,7 @@ import { LinkMetricKeys, LinkMetrics, LinkMetricsService } from "../../../src/li
 import { Switch } from "../../../src/link/Switch.ts"
 import { Trace } from "../../../src/link/middleware/Trace.ts"
 import { Stack, type StackHandle } from "../../../src/Stack.ts"
-import { ChecksumCapabilities } from "../../../src/wire/Checksum.ts"
+import { ChecksumCapabilities, pseudoHeaderSum } from "../../../src/wire/Checksum.ts"
 import { EtherType } from "../../../src/wire/Ethernet.ts"
 import { IpProtocol } from "../../../src/wire/Ipv4.ts"
 import type { MacAddress } from "../../../src/wire/MacAddress.ts"
@@ -540,7 +540,7 @@ describe("Trace", () => {
         payload,
       }
       const b = new Uint8Array(TcpRepr.bufferLen(repr))
-      TcpRepr.emit(repr, b, B, A, ChecksumCapabilities.all)
+      TcpRepr.emit(repr, b, pseudoHeaderSum(B, A, 6, b.length), ChecksumCapabilities.all)
       return ipv4Frame(MAC_A, MAC_B, { src: B, dst: A, protocol: IpProtocol.Tcp, payload: b })
     }
     assert.equal(

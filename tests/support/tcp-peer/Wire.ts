@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import type { BackendShape, PortInfo } from "../../../src/link/Backend.ts"
-import { ChecksumCapabilities } from "../../../src/wire/Checksum.ts"
+import { ChecksumCapabilities, pseudoHeaderSum } from "../../../src/wire/Checksum.ts"
 import { ETHERNET_HEADER_LEN, EthernetRepr, EtherType } from "../../../src/wire/Ethernet.ts"
 import { IpProtocol, Ipv4Packet, Ipv4Repr } from "../../../src/wire/Ipv4.ts"
 import type { Ipv4Address } from "../../../src/wire/Ipv4Address.ts"
@@ -74,7 +74,8 @@ export const encodeTcpFrame = (dstMac: MacAddress, srcMac: MacAddress, ip: IpHea
   const frame = new Uint8Array(ETHERNET_HEADER_LEN + ipLen + tcpLen)
   EthernetRepr.emit({ dstAddr: dstMac, srcAddr: srcMac, etherType: EtherType.Ipv4 }, frame)
   Ipv4Repr.emit(ipRepr, frame.subarray(ETHERNET_HEADER_LEN), ChecksumCapabilities.all)
-  TcpRepr.emit(seg, frame.subarray(ETHERNET_HEADER_LEN + ipLen), ip.srcAddr, ip.dstAddr, ChecksumCapabilities.all)
+  const pseudo = pseudoHeaderSum(ip.srcAddr, ip.dstAddr, IpProtocol.Tcp, tcpLen)
+  TcpRepr.emit(seg, frame.subarray(ETHERNET_HEADER_LEN + ipLen), pseudo, ChecksumCapabilities.all)
   return frame
 }
 
@@ -96,12 +97,13 @@ export const decodeTcpPacket = (packet: Uint8Array): DecodedTcp | undefined => {
   if (r.protocol !== IpProtocol.Tcp || r.moreFragments || r.fragmentOffset !== 0) return undefined
   const t = TcpPacket.parse(p.success.payload())
   if (Result.isFailure(t)) return undefined
-  const tcp = TcpRepr.parse(t.success, r.srcAddr, r.dstAddr, ChecksumCapabilities.offload)
+  const pseudo = pseudoHeaderSum(r.srcAddr, r.dstAddr, IpProtocol.Tcp, r.payloadLen)
+  const tcp = TcpRepr.parse(t.success, pseudo, ChecksumCapabilities.offload)
   if (Result.isFailure(tcp)) return undefined
   return {
     ip: { srcAddr: r.srcAddr, dstAddr: r.dstAddr, ttl: r.ttl },
     tcp: tcp.success,
-    checksumOk: t.success.verifyChecksum(r.srcAddr, r.dstAddr),
+    checksumOk: t.success.verifyChecksum(pseudo),
   }
 }
 
