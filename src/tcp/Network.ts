@@ -23,7 +23,7 @@ import { Ip, type IpDatagram, type IpError } from "../ip/Ip.ts"
 import { IpAddress } from "../wire/IpAddress.ts"
 import type { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { Ipv6Address } from "../wire/Ipv6Address.ts"
-import { IpProtocol } from "../wire/Ipv4.ts"
+import { IpProtocol } from "../wire/IpProtocol.ts"
 import { TCP_HEADER_LEN, TcpPacket, TcpRepr } from "../wire/Tcp.ts"
 import { TcpError } from "./TcpError.ts"
 

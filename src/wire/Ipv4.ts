@@ -46,8 +46,7 @@ const FLAG_DF = 0x4000
 const FLAG_MF = 0x2000
 const OFFSET_MASK = 0x1fff
 
-/** IP protocol numbers we know (IANA "Assigned Internet Protocol Numbers"). */
-export const IpProtocol: { readonly Icmp: 1; readonly Tcp: 6; readonly Udp: 17 } = { Icmp: 1, Tcp: 6, Udp: 17 }
+export { IpProtocol } from "./IpProtocol.ts"
 
 /** A view over the bytes of one IPv4 packet (no copy). */
 export class Ipv4Packet {
