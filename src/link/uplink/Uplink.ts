@@ -44,6 +44,7 @@ import {
   Backend,
   BackendError,
   type BackendShape,
+  emptyPortStats,
   type FrameListener,
   type PortInfo,
   type PortStats,
@@ -101,16 +102,6 @@ export interface UplinkHandle {
 export interface UplinkOptions {
   /** Capacity of the uplink port's inbound queue (frames on their way to the wire); default: the backend's. */
   readonly queueCapacity?: number
-}
-
-const ZERO_PORT_STATS: PortStats = {
-  rxBytes: 0,
-  rxPackets: 0,
-  txBytes: 0,
-  txPackets: 0,
-  rxDrops: 0,
-  txErrors: 0,
-  rxErrors: 0,
 }
 
 /** True for an IPv4 frame (no VLAN tag) whose header checksum field is zero: a stack left checksums to "offload". */
@@ -186,7 +177,7 @@ const attach = (
     )
 
     const stats: Effect.Effect<UplinkStats> = Effect.map(
-      Effect.catch(backend.portStats(id), () => Effect.succeed(ZERO_PORT_STATS)),
+      Effect.catch(backend.portStats(id), () => Effect.succeed(emptyPortStats)),
       (portStats) => ({
         toWire,
         toWireBytes,
