@@ -25,7 +25,7 @@ import * as Exit from "effect/Exit"
 import { Tap, TapError } from "../../src/link/uplink/Tap.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"
 import { assertClean, KERNEL, kernelAddr, OURS, pattern, PY_PATTERN, python, spawnIp, withTapLab } from "./_lab.ts"
-import { announceSkip, cleanupAll, ifname, makeNetns, needs, neighbour, nstat, RUNTIME } from "./_netns.ts"
+import { announceSkip, cleanupAll, ifname, makeNetns, needs, neighbour, nstat, RUNTIME, spawnLines } from "./_netns.ts"
 
 const SKIP = needs({ tools: ["tshark", "ping", "nstat", "python3"], tap: true })
 announceSkip("tap.test.ts", SKIP)
@@ -206,7 +206,10 @@ print(json.dumps({"sent": n, "seconds": time.time() - t}))`,
           }
           const inRate = { sent: sent.sent as number, got, mbps: (gotBytes * 8) / ((last - first) * 1000), drops }
           // Us → kernel: we flood 10.99.0.1:9001, python counts.
-          const sink = lab.ns.exec([
+          const sink = spawnLines("ip", [
+            "netns",
+            "exec",
+            lab.ns.name,
             "python3",
             "-c",
             `import socket, json, time
@@ -219,9 +222,9 @@ try:
         if n > 1: s.settimeout(1)
 except socket.timeout:
     pass
-print(json.dumps({"got": n, "bytes": b, "seconds": (t1 - t0) if t0 else 0}))`,
-          ], { timeoutMs: 40_000 })
-          yield* Effect.sleep("300 millis") // python's bind
+print("result", json.dumps({"got": n, "bytes": b, "seconds": (t1 - t0) if t0 else 0}), flush=True)`,
+          ])
+          yield* Effect.promise(() => sink.line("ready")) // the flood starts once python is bound, not after a guess
           const socket = yield* lab.stack.udp.bind(0)
           const payload = new Uint8Array(SIZE)
           const t0 = performance.now()
@@ -230,8 +233,7 @@ print(json.dumps({"got": n, "bytes": b, "seconds": (t1 - t0) if t0 else 0}))`,
             if ((i & 63) === 63) yield* Effect.yieldNow // let the switch and the TAP drain
           }
           const sendSeconds = (performance.now() - t0) / 1000
-          const out = yield* Effect.promise(() => sink)
-          const sinkResult = JSON.parse(out.stdout.trim().split("\n").pop() ?? "{}") as {
+          const sinkResult = JSON.parse(yield* Effect.promise(() => sink.line("result", 40_000))) as {
             got: number
             bytes: number
             seconds: number
