@@ -16,11 +16,11 @@
  * 16 bytes per iteration (`hi * 256 + lo` is exactly the 16-bit word sum). Byte reads from a `Uint8Array` have no
  * alignment or endianness concerns, need no `DataView` allocation per call, and stay in small-integer arithmetic
  * (at most 8 × 255 × 65 536 < 2^30 before they are flushed into the float accumulator). See `bench/checksum.ts`.
-
-Pseudo-header: the transport codecs (`UdpRepr`, `TcpRepr`) take the pseudo-header's partial sum as a number, not
-addresses, so they know no address type; the network layer (or a test) computes it with `pseudoHeaderSum`, for
-either IP version. Both layouts reduce to the same sum: the two addresses' 16-bit words, the protocol (next header)
-in a low byte, and the upper-layer length (a 16-bit field in IPv4, 32-bit in IPv6, the same sum below 2^16).
+ *
+ * Pseudo-header: the transport codecs (`UdpRepr`, `TcpRepr`) take the pseudo-header's partial sum as a number, not
+ * addresses, so they know no address type; the network layer (or a test) computes it with `pseudoHeaderSum`, for
+ * either IP version. Both layouts reduce to the same sum: the two addresses' 16-bit words, the protocol (next header)
+ * in a low byte, and the upper-layer length (a 16-bit field in IPv4, 32-bit in IPv6, the same sum below 2^16).
  *
  * @module
  */
@@ -92,13 +92,21 @@ export const pseudoHeaderSum = (src: IpAddress, dst: IpAddress, protocol: number
  * `pseudoHeaderSum`, and `shouldCompute` / `shouldVerify` for a {@link ChecksumMode}.
  */
 export const Checksum: {
-  readonly sum: typeof sum
-  readonly fold: typeof fold
-  readonly finish: typeof finish
-  readonly combine: typeof combine
-  readonly isValid: typeof isValid
-  readonly pseudoHeaderSum: typeof pseudoHeaderSum
+  /** Unfolded one's-complement sum of `buf[start .. end)` added to `acc` (default 0). */
+  readonly sum: (buf: Uint8Array, start: number, end: number, acc?: number) => number
+  /** Folds an accumulator to a 16-bit one's-complement sum. */
+  readonly fold: (acc: number) => number
+  /** The checksum field value of an accumulator: `~fold(acc) & 0xffff`. */
+  readonly finish: (acc: number) => number
+  /** Adds two accumulators (the first range must have had an even length). */
+  readonly combine: (a: number, b: number) => number
+  /** True when a range that includes its own checksum field sums to 0xffff. */
+  readonly isValid: (acc: number) => boolean
+  /** Unfolded pseudo-header sum of either IP version (`length`: what the transport checksum covers). */
+  readonly pseudoHeaderSum: (src: IpAddress, dst: IpAddress, protocol: number, length: number) => number
+  /** True when a checksum must be computed on transmit (`"both"` or `"tx"`). */
   readonly shouldCompute: (mode: ChecksumMode) => boolean
+  /** True when a checksum must be verified on receive (`"both"` or `"rx"`). */
   readonly shouldVerify: (mode: ChecksumMode) => boolean
 } = {
   sum,
@@ -137,8 +145,12 @@ const OFFLOAD: ChecksumCapabilities = Object.freeze({ ipv4: "none", udp: "none",
 
 /** Capability presets and helpers: `all` (a real wire, e.g. TAP), `offload` (a virtual link that cannot corrupt). */
 export const ChecksumCapabilities: {
+  /** Every checksum computed and verified: a real wire (TAP, VXLAN). */
   readonly all: ChecksumCapabilities
+  /** No checksum computed or verified: a virtual link that cannot corrupt. */
   readonly offload: ChecksumCapabilities
-  readonly shouldCompute: typeof shouldCompute
-  readonly shouldVerify: typeof shouldVerify
+  /** True when a checksum must be computed on transmit (`"both"` or `"tx"`). */
+  readonly shouldCompute: (mode: ChecksumMode) => boolean
+  /** True when a checksum must be verified on receive (`"both"` or `"rx"`). */
+  readonly shouldVerify: (mode: ChecksumMode) => boolean
 } = { all: ALL, offload: OFFLOAD, shouldCompute, shouldVerify }
