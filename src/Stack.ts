@@ -9,7 +9,7 @@
  *   Scope, so every call makes a new stack (several stacks share one Backend/Switch), and returns a
  *   {@link StackHandle} with every service. Closing the Scope tears the stack down in reverse order: sockets
  *   unbound, timers and reader fibers interrupted, the switch port unregistered.
- * - `Stack.layer(config)` is the same build as a `Layer` providing all seven services, for programs that use
+ * - `Stack.layer(config)` is the same build as a `Layer` providing all of a stack's services (`Ip` included), for programs that use
  *   `Effect.provide`.
  * - Every protocol Layer is replaceable: pass `overrides` (e.g. `{ udp: MyUdp.layer }`, any Layer that provides the
  *   service and needs only the services below it, see {@link StackOverrides}). To assemble by hand, compose the
@@ -21,7 +21,7 @@
  *     Layer.provideMerge(Arp.layer({ address })),
  *     Layer.provideMerge(Ethernet.layer),
  *     Layer.provideMerge(Vnetif.layer()),
- *   ) // Layer<Udp | Icmp | Ipv4 | Arp | Ethernet | Vnetif, …, Backend>
+ *   ) // Layer<Udp | Icmp | Ipv4 | Ip | Arp | Ethernet | Vnetif, …, Backend>
  *   ```
  *
  * Configuration: {@link StackConfig} is composed of the layers' Schemas (`ArpConfig`, `Ipv4Config`, `IcmpConfig`,
@@ -325,7 +325,7 @@ export const Stack: {
     config: StackConfigInput,
     overrides?: StackOverrides,
   ) => Effect.Effect<StackHandle, StackError, Backend | Scope.Scope>
-  /** The same build as a Layer providing Vnetif, Ethernet, Arp, Ipv4, Icmp, Udp and Tcp. */
+  /** The same build as a Layer providing Vnetif, Ethernet, Arp, Ipv4, Ip, Icmp, Udp and Tcp. */
   readonly layer: (
     config: StackConfigInput,
     overrides?: StackOverrides,
