@@ -79,4 +79,4 @@ export * from "./src/StackMetrics.ts"
 
 // shared types
 export type { TaggedErrorClass } from "./src/util/TaggedErrorClass.ts"
-export type { Millis, MillisInput } from "./src/util/Config.ts"
+export type { DurationString, Millis, MillisInput } from "./src/util/Config.ts"

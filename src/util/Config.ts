@@ -25,7 +25,14 @@ export const int = (minimum: number, maximum: number): Schema.Int =>
 /** A duration as a user may write it: milliseconds, or a `Duration` string such as `"5 seconds"`. */
 export type MillisInput = number | `${number} ${Duration.Unit}`
 
-const durationString = Schema.String.pipe(
+/**
+ * The Schema of a duration string: a number, a space and a `Duration.Unit` (`"5 seconds"`). Its type is that template
+ * literal, so a misspelled unit is a type error; at run time it is a string checked by `Duration` itself, whose
+ * failure message says what is expected.
+ */
+export type DurationString = Schema.Codec<`${number} ${Duration.Unit}`>
+
+const durationString: DurationString = Schema.String.pipe(
   Schema.check(Schema.makeFilter((s: string) => {
     try {
       const d = Duration.fromInputUnsafe(s as Duration.Input)
@@ -34,10 +41,10 @@ const durationString = Schema.String.pipe(
       return `expected a duration such as "5 seconds" or "200 millis", got ${JSON.stringify(s)}`
     }
   })),
-)
+) as unknown as DurationString
 
 /** The Schema type of {@link Millis}: decodes a {@link MillisInput} to a number of milliseconds. */
-export type Millis = Schema.decodeTo<Schema.Finite, Schema.Union<readonly [Schema.Finite, Schema.String]>>
+export type Millis = Schema.decodeTo<Schema.Finite, Schema.Union<readonly [Schema.Finite, DurationString]>>
 
 /**
  * A duration: decodes a number of milliseconds or a `Duration` string (`"30 seconds"`) to milliseconds, and checks

@@ -170,6 +170,7 @@ describe("Config: durations are milliseconds or Duration strings", () => {
 
   it("a bad duration names its key and says what is expected", () =>
     run(Effect.gen(function* () {
+      // @ts-expect-error an unknown unit is a type error in a literal (and InvalidConfig when it comes from JSON)
       const e = yield* failure(Stack.make({ cidr: "10.0.0.2/24", arp: { timeout: "5 parsecs" } }))
       assert.equal(e.reason, "InvalidConfig")
       assert.match(e.message, /"5 seconds"[\s\S]*\["arp"\]\["timeout"\]/)
