@@ -4,7 +4,8 @@
  * Implements: RFC 9293 §3.1 (header format: ports, sequence and acknowledgment numbers, data offset, control bits,
  * window, checksum over the pseudo-header, urgent pointer, options: End of Option List kind 0, No-Operation
  * kind 1, Maximum Segment Size kind 2 length 4; options of unknown kind are skipped by their length, and a length
- * that is < 2 or runs past the header makes the segment malformed, §3.2 "Specific Option Definitions"),
+ * that is < 2 or runs past the header makes the segment malformed, §3.2 "Specific Option Definitions"; in a SYN
+ * it only ends option parsing, see below),
  * RFC 3168 §6.1 (ECE and CWR bits), RFC 7323 §2.2–§2.3 (window scale kind 3 length 3; a shift above 14 is used as
  * 14) and §3.2 (timestamps kind 8 length 10: TSval, TSecr), RFC 2018 §2–§3 (SACK-permitted kind 4 length 2; SACK
  * kind 5 with 1–4 blocks of left/right edges).
@@ -12,6 +13,13 @@
  * Invariants: after `TcpPacket.parse` succeeds, `20 <= headerLen() <= buffer.length`; the segment (and so the
  * checksummed length and `payload()`) extends to the end of the buffer, which the IPv4 layer has already trimmed
  * to its payload. Accessors never throw. Sequence/acknowledgment numbers are unsigned 32-bit values.
+ *
+ * Lenient SYNs: in a segment with SYN set (`TcpRepr.parse`, or `TcpOptions.parse` with `lenient`), a malformed or
+ * truncated option (bad length for its kind, no length byte, length < 2 or past the header) ends option parsing
+ * instead of failing: the options before it are kept, the rest is ignored, and the segment is still processed, as
+ * Linux's `tcp_parse_options` does. Nothing malformed gets through: every kept option passed its own length check,
+ * and a window scale above 14 is still read as 14 (RFC 7323 §2.3); an MSS of 0 is returned as 0 and the TCB uses
+ * its default (536) for it. Other segments stay strict (`Malformed`).
  *
  * Checksums take `pseudoSum`, the pseudo-header's partial sum from `pseudoHeaderSum(src, dst, 6, length)` of either IP
  * version, where `length` is the whole segment (`packet.buffer.length` on receive, `TcpRepr.bufferLen(repr)` on
@@ -257,47 +265,74 @@ const NO_OPTIONS: TcpOptions = Object.freeze({ sackPermitted: false, sackBlocks:
 
 const malformed = (message: string): Result.Result<never, WireError> => fail("Malformed", `TCP option ${message}`)
 
-const parseOptions = (b: Uint8Array, start: number, end: number): Result.Result<TcpOptions, WireError> => {
+const parseOptions = (
+  b: Uint8Array,
+  start: number,
+  end: number,
+  lenient: boolean = false,
+): Result.Result<TcpOptions, WireError> => {
   if (start >= end) return Result.succeed(NO_OPTIONS)
   let mss: number | undefined
   let windowScale: number | undefined
   let sackPermitted = false
   let sackBlocks = EMPTY_BLOCKS
   let timestamps: TcpTimestamps | undefined
+  let bad: string | undefined
   let i = start
-  while (i < end) {
+  options: while (i < end) {
     const kind = b[i]
     if (kind === 0) break
     if (kind === 1) {
       i++
       continue
     }
-    if (i + 1 >= end) return malformed(`kind ${kind} at offset ${i} has no length byte`)
+    if (i + 1 >= end) {
+      bad = `kind ${kind} at offset ${i} has no length byte`
+      break options
+    }
     const len = b[i + 1]
-    if (len < 2 || i + len > end) return malformed(`kind ${kind} has length ${len}, outside 2..${end - i}`)
+    if (len < 2 || i + len > end) {
+      bad = `kind ${kind} has length ${len}, outside 2..${end - i}`
+      break options
+    }
     switch (kind) {
       case 2:
-        if (len !== 4) return malformed(`MSS has length ${len} (expected 4)`)
+        if (len !== 4) {
+          bad = `MSS has length ${len} (expected 4)`
+          break options
+        }
         mss = r16(b, i + 2)
         break
       case 3:
-        if (len !== 3) return malformed(`window scale has length ${len} (expected 3)`)
+        if (len !== 3) {
+          bad = `window scale has length ${len} (expected 3)`
+          break options
+        }
         windowScale = b[i + 2] > TCP_MAX_WINDOW_SCALE ? TCP_MAX_WINDOW_SCALE : b[i + 2]
         break
       case 4:
-        if (len !== 2) return malformed(`SACK-permitted has length ${len} (expected 2)`)
+        if (len !== 2) {
+          bad = `SACK-permitted has length ${len} (expected 2)`
+          break options
+        }
         sackPermitted = true
         break
       case 5: {
         const n = (len - 2) / 8
-        if (n !== 1 && n !== 2 && n !== 3 && n !== 4) return malformed(`SACK has length ${len} (expected 10/18/26/34)`)
+        if (n !== 1 && n !== 2 && n !== 3 && n !== 4) {
+          bad = `SACK has length ${len} (expected 10/18/26/34)`
+          break options
+        }
         const blocks: Array<TcpSackBlock> = []
         for (let k = 0; k < n; k++) blocks.push({ left: r32(b, i + 2 + 8 * k), right: r32(b, i + 6 + 8 * k) })
         sackBlocks = blocks
         break
       }
       case 8:
-        if (len !== 10) return malformed(`timestamps has length ${len} (expected 10)`)
+        if (len !== 10) {
+          bad = `timestamps has length ${len} (expected 10)`
+          break options
+        }
         timestamps = { tsVal: r32(b, i + 2), tsEcr: r32(b, i + 6) }
         break
       default:
@@ -305,6 +340,9 @@ const parseOptions = (b: Uint8Array, start: number, end: number): Result.Result<
     }
     i += len
   }
+  // strict: the whole segment is malformed; lenient: the options before the bad one are kept (Linux's
+  // tcp_parse_options stops at the first bad length the same way)
+  if (bad !== undefined && !lenient) return malformed(bad)
   const out: { -readonly [K in keyof TcpOptions]: TcpOptions[K] } = { sackPermitted, sackBlocks }
   if (mss !== undefined) out.mss = mss
   if (windowScale !== undefined) out.windowScale = windowScale
@@ -388,8 +426,16 @@ const emitOptions = (o: TcpOptions, b: Uint8Array, start: number): number => {
 export const TcpOptions: {
   /** No options: the value `parse` returns for an empty option block. */
   readonly empty: TcpOptions
-  /** Parses `buf[start .. end)`; `Malformed` for a bad length (see module doc). */
-  readonly parse: (buf: Uint8Array, start: number, end: number) => Result.Result<TcpOptions, WireError>
+  /**
+   * Parses `buf[start .. end)`; `Malformed` for a bad length (see module doc), or with `lenient` the options before
+   * the bad one.
+   */
+  readonly parse: (
+    buf: Uint8Array,
+    start: number,
+    end: number,
+    lenient?: boolean,
+  ) => Result.Result<TcpOptions, WireError>
   /** Bytes written by `emit` (a multiple of 4, at most 40). */
   readonly bufferLen: (options: TcpOptions) => number
   /** Writes the option block at `buf[start ..]`; returns the number of bytes written. */
@@ -422,7 +468,7 @@ export interface TcpRepr {
 export const TcpRepr: {
   /**
    * Reads a checked segment: `BadChecksum` when `caps.tcp` says verify and the sum is wrong, `Malformed` for port 0
-   * or a bad option length. `pseudoSum` is `pseudoHeaderSum(src, dst, 6, packet.buffer.length)`.
+   * or a bad option length (in a SYN a bad option only ends option parsing, see the module doc). `pseudoSum` is `pseudoHeaderSum(src, dst, 6, packet.buffer.length)`.
    */
   readonly parse: (
     packet: TcpPacket,
@@ -451,7 +497,8 @@ export const TcpRepr: {
     if (shouldVerify(caps.tcp) && !packet.verifyChecksum(pseudoSum)) {
       return fail("BadChecksum", `TCP checksum 0x${packet.checksum().toString(16)} is wrong`)
     }
-    const options = parseOptions(packet.buffer, F.OPTIONS, packet.headerLen())
+    // a SYN is parsed leniently (Linux answers a SYN whose options end in garbage): see the module doc
+    const options = parseOptions(packet.buffer, F.OPTIONS, packet.headerLen(), packet.syn())
     if (Result.isFailure(options)) return Result.fail(options.failure)
     return Result.succeed({
       srcPort,

@@ -25,8 +25,9 @@ const DST = Ipv4Address.parse("10.0.0.2")!
 const reason = <A>(r: Result.Result<A, { readonly reason: string }>): string =>
   Result.isFailure(r) ? r.failure.reason : "success"
 
-/** A segment with the given option bytes (padded with EOL to 32 bits) and payload, checksum filled. */
-const segment = (options: string, payload = ""): TcpPacket => {
+/** A segment (SYN-ACK unless `flags` says otherwise) with the given option bytes (padded with EOL to 32 bits) and
+ * payload, checksum filled. */
+const segment = (options: string, payload = "", flags: number = TcpFlags.SYN | TcpFlags.ACK): TcpPacket => {
   const opts = hex(options)
   const optLen = (opts.length + 3) & ~3
   const buf = new Uint8Array(20 + optLen + hex(payload).length)
@@ -36,7 +37,7 @@ const segment = (options: string, payload = ""): TcpPacket => {
   p.setSeqNumber(0xfffffff0)
   p.setAckNumber(0x80000000)
   p.setHeaderLen(20 + optLen)
-  p.setFlags(TcpFlags.SYN | TcpFlags.ACK)
+  p.setFlags(flags)
   p.setWindowLen(29200)
   buf.set(opts, 20)
   buf.set(hex(payload), 20 + optLen)
@@ -149,7 +150,7 @@ describe("TcpOptions.parse", () => {
     assert.deepEqual(opts("1e04abcd fe06 01020304 020405dc"), { ...TcpOptions.empty, mss: 1500 })
   })
 
-  it("rejects bad option lengths as Malformed", () => {
+  it("rejects bad option lengths as Malformed outside a SYN", () => {
     for (
       const bad of [
         "0200", // length 0
@@ -164,8 +165,43 @@ describe("TcpOptions.parse", () => {
         "050b" + "00".repeat(9), // SACK length 11
       ]
     ) {
-      assert.equal(reason(parseOpts(bad)), "Malformed", bad)
+      assert.equal(reason(parse(segment(bad, "", TcpFlags.ACK), SRC, DST, ALL)), "Malformed", bad)
     }
+  })
+
+  it("in a SYN, a bad option ends parsing: the options before it are kept, the segment is still parsed", () => {
+    const syn = (options: string, flags: number = TcpFlags.SYN) =>
+      Result.getOrThrow(parse(segment(options, "", flags), SRC, DST, ALL)).options
+    const MSS_WS = "020405b4 01 030307"
+    for (
+      const [bad, what] of [
+        ["0200", "length 0"],
+        ["0201", "length 1"],
+        ["0403", "SACK-permitted length 3"],
+        ["0808 000000000000", "timestamps length 8"],
+        ["03040e00", "window scale length 4"],
+        ["050b" + "00".repeat(9), "SACK length 11"],
+      ]
+    ) {
+      // whatever follows the bad option (here SACK-permitted and timestamps) is ignored
+      for (const flags of [TcpFlags.SYN, TcpFlags.SYN | TcpFlags.ACK]) {
+        const o = syn(MSS_WS + " " + bad + " 0402 080a 00000001 00000000", flags)
+        assert.deepEqual(o, { ...TcpOptions.empty, mss: 1460, windowScale: 7 }, what)
+      }
+    }
+    // truncated at the end of the header: a length running past it, no length byte
+    assert.deepEqual(syn(MSS_WS + " 080a 0000"), { ...TcpOptions.empty, mss: 1460, windowScale: 7 })
+    assert.deepEqual(syn(MSS_WS + " 010101 fe"), { ...TcpOptions.empty, mss: 1460, windowScale: 7 })
+    // a malformed option first: no options at all, and nothing is invented
+    assert.deepEqual(syn("0203 05b4 030307"), TcpOptions.empty)
+    // a bad MSS length ends parsing before the MSS is read; a window scale above 14 is read as 14 (RFC 7323 §2.3)
+    assert.deepEqual(syn("03030f 020305 0402"), { ...TcpOptions.empty, windowScale: 14 })
+    // the same option block outside a SYN is still Malformed
+    assert.equal(reason(parse(segment(MSS_WS + " 0403", "", TcpFlags.ACK), SRC, DST, ALL)), "Malformed")
+    // TcpOptions.parse itself: strict by default, lenient on request
+    const b = hex("020405b4 0403")
+    assert.equal(reason(TcpOptions.parse(b, 0, b.length)), "Malformed")
+    assert.deepEqual(Result.getOrThrow(TcpOptions.parse(b, 0, b.length, true)), { ...TcpOptions.empty, mss: 1460 })
   })
 })
 
