@@ -65,6 +65,10 @@ export interface TcpConnectionStats {
   readonly keepaliveProbes: number
   /** Challenge ACKs sent (RFC 5961). */
   readonly challengeAcks: number
+  /** Challenge ACKs suppressed by the per-connection rate limit (RFC 5961 §7). */
+  readonly challengeAcksSuppressed: number
+  /** Segments with both SYN and FIN set, dropped without a reply (never legitimate; Linux drops them too). */
+  readonly synFinDropped: number
   /** Segments dropped as unacceptable (sequence check, PAWS). */
   readonly droppedIn: number
   /** Smoothed round-trip time, ms (0 before the first sample). */
@@ -425,6 +429,8 @@ const statsOf = (x: Conn): TcpConnectionStats => {
     windowProbes: s.windowProbes,
     keepaliveProbes: s.keepaliveProbes,
     challengeAcks: s.challengeAcks,
+    challengeAcksSuppressed: s.challengeAcksSuppressed,
+    synFinDropped: s.synFinDropped,
     droppedIn: s.droppedIn,
     srtt: tcb.srtt,
     rto: tcb.rto,

@@ -8,7 +8,9 @@
  * `synQueue + acceptQueue >= backlog` is dropped and counted (the peer retransmits it), like a full Linux queue
  * without SYN cookies. A TCB that closes before it is accepted is dropped from the queues.
  *
- * LISTEN processing: RST → ignored; ACK → `<SEQ=SEG.ACK><CTL=RST>`; SYN → new TCB; anything else → dropped.
+ * LISTEN processing: RST → ignored; ACK → `<SEQ=SEG.ACK><CTL=RST>`; SYN with FIN → dropped and counted
+ * (`synFinDropped`: never legitimate, RFC 9293 leaves it undefined and Linux discards it); SYN → new TCB; anything
+ * else → dropped.
  *
  * @module
  */
@@ -52,6 +54,8 @@ export interface ListenerStats {
   synsDropped: number
   /** RSTs produced for non-SYN segments (bare ACKs). */
   resetsSent: number
+  /** SYNs with FIN set, dropped without a reply. */
+  synFinDropped: number
 }
 
 /** Result of {@link Listener.input}: the new TCB, a RST to send, or nothing. */
@@ -69,7 +73,7 @@ export class Listener implements TcbParent {
   /** Tunables. */
   readonly config: ListenerConfig
   /** Counters. */
-  readonly stats: ListenerStats = { synsAccepted: 0, synsDropped: 0, resetsSent: 0 }
+  readonly stats: ListenerStats = { synsAccepted: 0, synsDropped: 0, resetsSent: 0, synFinDropped: 0 }
   /** Half-open connections (SYN-RECEIVED). */
   readonly synQueue: Set<Tcb> = new Set()
   /** Established connections not yet accepted (FIFO). */
@@ -96,6 +100,10 @@ export class Listener implements TcbParent {
       return { _tag: "Reply", segment: rst }
     }
     if (!(f & TcpFlags.SYN) || this.closed) return DROPPED
+    if (f & TcpFlags.FIN) {
+      this.stats.synFinDropped++
+      return DROPPED
+    }
     if (this.synQueue.size + this.acceptQueue.length >= this.config.backlog) {
       this.stats.synsDropped++
       return DROPPED

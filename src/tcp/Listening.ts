@@ -37,6 +37,8 @@ export interface TcpListenerStats {
   readonly synsAccepted: number
   /** SYNs dropped because the backlog was full. */
   readonly synsDropped: number
+  /** SYNs with FIN set, dropped without a reply (never legitimate; Linux drops them too). */
+  readonly synFinDropped: number
   /** Connections handed to the application. */
   readonly accepted: number
   /** Connections waiting in the accept queue. */
@@ -137,6 +139,7 @@ export const listenerHandle = (l: ListenerRec): TcpListener => {
     stats: Effect.sync(() => ({
       synsAccepted: core.stats.synsAccepted,
       synsDropped: core.stats.synsDropped,
+      synFinDropped: core.stats.synFinDropped,
       accepted: l.accepted,
       pending: core.acceptQueue.length,
     })),

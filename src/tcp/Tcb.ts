@@ -26,8 +26,8 @@
  *
  * Implemented (RFC 9293 unless noted): every state; active, passive and simultaneous open; simultaneous close;
  * half-close; RST generation and processing with RFC 5961 §3 (exact-match RST, otherwise challenge ACK), §4 (SYN in a
- * synchronized state → challenge ACK) and §5 (ACK acceptability) with a per-connection challenge-ACK rate limit
- * (§7); MSS negotiation (§3.7.1, RFC 6691: MSS excludes options); window scaling, timestamps and PAWS (RFC 7323);
+ * synchronized state → challenge ACK whatever its sequence number or timestamp: checked before PAWS and the sequence
+ * check, as Linux does) and §5 (ACK acceptability) with a per-connection challenge-ACK rate limit (§7); MSS negotiation (§3.7.1, RFC 6691: MSS excludes options); window scaling, timestamps and PAWS (RFC 7323);
  * SACK (RFC 2018 receive side from the {@link Assembler}, RFC 6675 loss recovery on the send side); retransmission
  * timer with backoff (RFC 6298) and a give-up count; SYN retries; zero-window probing (§3.8.6.1); receiver and
  * sender silly-window avoidance (§3.8.6.2); Nagle (RFC 1122 §4.2.3.4, `noDelay`); delayed ACKs (RFC 1122
@@ -43,6 +43,9 @@
  * - A passive SYN-RECEIVED connection reset by the peer is closed (the listener forgets it) instead of returning
  *   to LISTEN; the listener object keeps listening.
  * - Persist probes send one byte beyond the window (§3.8.6.1) without advancing SND.NXT.
+ * - A segment with SYN and FIN both set is dropped in every state, without a reply, and counted
+ *   (`stats.synFinDropped`): RFC 9293 leaves it undefined, Linux drops it; no challenge ACK, which would only help
+ *   a real peer that lost its state (it sends a plain SYN) and would spend the §7 budget.
  *
  * Zero copy: payloads of emitted segments are views into the send ring (see {@link Ring.peek}); they stay valid
  * until the next `write` call, so the shell serialises segments before writing more application data.
@@ -198,6 +201,8 @@ export interface TcbStats {
   challengeAcks: number
   /** Challenge ACKs suppressed by the rate limit. */
   challengeAcksSuppressed: number
+  /** Segments with SYN and FIN both set, dropped in any state without a reply. */
+  synFinDropped: number
   /** Zero-window probes sent. */
   windowProbes: number
   /** Keepalive probes sent. */
@@ -260,6 +265,7 @@ export class Tcb {
     pawsDrops: 0,
     challengeAcks: 0,
     challengeAcksSuppressed: 0,
+    synFinDropped: 0,
     windowProbes: 0,
     keepaliveProbes: 0,
   }
@@ -592,6 +598,13 @@ export class Tcb {
     this.stats.segmentsIn++
     const s = this.state
     if (s === "CLOSED") return
+    // SYN+FIN is never legitimate; RFC 9293 leaves it undefined, Linux drops it. Dropped silently rather than
+    // answered with a challenge ACK: no real peer that lost its state sends one, so there is nobody to help, and
+    // an answer would spend the challenge-ACK budget (RFC 5961 §7) that real SYNs and RSTs need.
+    if ((seg.flags & (SYN | FIN)) === (SYN | FIN)) {
+      this.stats.synFinDropped++
+      return
+    }
     if (s === "SYN-SENT") this.inputSynSent(seg, now)
     else this.inputSynchronized(seg, now)
   }
@@ -654,6 +667,16 @@ export class Tcb {
       return
     }
 
+    // SYN (without RST) → challenge ACK whatever its sequence number and timestamp (RFC 5961 §4.2 "irrespective
+    // of the sequence number"), before PAWS and the sequence check so that it goes through the rate limit of §7
+    // (Linux: tcp_validate_incoming sends such SYNs to syn_challenge from both checks). A SYN with RST goes on to
+    // the RST rules below.
+    if ((f & SYN) && !(f & RST)) {
+      if (!inWindow(seq, this.rcvNxt, Math.max(1, seqSub(this.rcvAdvRight, this.rcvNxt)))) this.stats.droppedIn++
+      this.challengeAck(now)
+      return
+    }
+
     // PAWS (RFC 7323 §5.3)
     const ts = seg.options.timestamps
     if (this.tsOk && ts !== undefined && !(f & RST) && seqLt(ts.tsVal >>> 0, this.tsRecent)) {
@@ -690,11 +713,8 @@ export class Tcb {
       return
     }
 
-    // fourth: SYN in a synchronized state (RFC 5961 §4)
-    if (f & SYN) {
-      this.challengeAck(now)
-      return
-    }
+    // fourth: SYN in a synchronized state (RFC 5961 §4): handled above, before PAWS and the sequence check; a SYN
+    // that gets here carries RST, and RST processing returned
 
     // fifth: ACK
     if (!(f & ACK)) return

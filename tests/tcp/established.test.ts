@@ -225,6 +225,32 @@ describe("ESTABLISHED: RFC 5961 defences", () => {
     assert.equal(h.tcb.state, "ESTABLISHED")
     assert.equal(h.tcb.stats.challengeAcks, 1)
   })
+  it("SYNs outside the window get challenge ACKs too, through the rate limit (RFC 5961 §4.2 + §7)", () => {
+    const h = established(plainConfig({ challengeAckLimit: 3 }))
+    const sent: number[] = []
+    for (let i = 0; i < 10; i++) sent.push(h.send({ seq: R + 50_000_000 + i, flags: SYN }).length)
+    assert.deepEqual(sent, [1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+    assert.equal(h.tcb.stats.challengeAcks, 3)
+    assert.equal(h.tcb.stats.challengeAcksSuppressed, 7)
+    // one before RCV.NXT and one with a stale timestamp (PAWS) go the same way: the budget is spent
+    expectSegments(h.send({ seq: R - 1, flags: SYN }), [])
+    h.now = 1000
+    expectSegments(h.send({ seq: R - 100_000, flags: SYN }), [{ seq: S, ack: R, flags: ACK }])
+    assert.equal(h.tcb.state, "ESTABLISHED")
+  })
+  it("SYN+FIN is dropped without a reply and counted, whatever its sequence number", () => {
+    const h = established(plainConfig({ challengeAckLimit: 1 }))
+    for (const seq of [R, R + 10, R + 50_000_000]) {
+      expectSegments(h.send({ seq, flags: SYN | FIN }), [])
+      expectSegments(h.send({ seq, ack: S, flags: SYN | FIN | ACK, data: "x" }), [])
+    }
+    assert.equal(h.tcb.stats.synFinDropped, 6)
+    assert.equal(h.tcb.stats.challengeAcks, 0)
+    assert.equal(h.tcb.state, "ESTABLISHED")
+    assert.equal(h.tcb.readable, 0)
+    // the challenge-ACK budget is still there for a real SYN
+    expectSegments(h.send({ seq: R + 10, flags: SYN }), [{ seq: S, ack: R, flags: ACK }])
+  })
   it("ACK of unsent data or too old an ACK → challenge ACK, data dropped", () => {
     const h = established()
     expectSegments(h.send({ seq: R, ack: S + 500, flags: ACK, data: "zz" }), [{ seq: S, ack: R, flags: ACK }])
@@ -425,6 +451,15 @@ describe("ESTABLISHED: options (RFC 7323, RFC 2018)", () => {
     h.now = 80
     h.send({ seq: R + 3, ack: S + 1, flags: ACK, ts: [502, 37] })
     assert.equal(h.tcb.rtt.latest, 50)
+  })
+  it("a SYN with an old timestamp is a challenge ACK through the rate limit, not a PAWS duplicate ACK", () => {
+    const h = openWith({ ts: [500, 7] }, { sack: false, windowScaling: false, challengeAckLimit: 1 })
+    h.poll()
+    expectSegments(h.send({ seq: R + 10, flags: SYN, ts: [400, 0] }), [{ seq: S, ack: R, flags: ACK }])
+    expectSegments(h.send({ seq: R + 11, flags: SYN, ts: [400, 0] }), [], "the budget of 1 is spent")
+    assert.equal(h.tcb.stats.challengeAcks, 1)
+    assert.equal(h.tcb.stats.challengeAcksSuppressed, 1)
+    assert.equal(h.tcb.stats.pawsDrops, 0)
   })
   it("SACK receive side: blocks in ACKs, most recent first", () => {
     const h = openWith({ sackPerm: true }, { timestamps: false, windowScaling: false })

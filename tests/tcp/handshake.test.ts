@@ -7,6 +7,8 @@ import { describe, it } from "node:test"
 import { Listener, resetFor } from "../../src/tcp/Listener.ts"
 import { Tcb } from "../../src/tcp/Tcb.ts"
 import { makeTcbConfig } from "../../src/tcp/TcpConfig.ts"
+import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
+import { TcpPacket, TcpRepr } from "../../src/wire/Tcp.ts"
 import {
   accepted,
   ACK,
@@ -67,6 +69,52 @@ describe("LISTEN", () => {
     assert.equal(synAck.options.sackPermitted, false)
     assert.equal(synAck.options.timestamps, undefined)
     assert.equal(plain.tcb.effMss, 536, "peer without MSS option: 536")
+  })
+  it("drops a SYN with FIN set without a reply or a TCB, and counts it (Linux drops it too)", () => {
+    const l = new Listener(LOCAL_PORT, () => ISS, { backlog: 128, tcb: makeTcbConfig() })
+    assert.equal(l.input(mk({ seq: IRS, flags: SYN | FIN }), 0)._tag, "Dropped")
+    assert.equal(l.input(mk({ seq: IRS, flags: SYN | FIN | PSH, data: "GET /" }), 0)._tag, "Dropped")
+    assert.equal(l.stats.synFinDropped, 2)
+    assert.equal(l.stats.synsAccepted, 0)
+    assert.equal(l.synQueue.size, 0)
+    // a plain SYN afterwards is served as usual
+    assert.equal(l.input(mk({ seq: IRS, flags: SYN }), 0)._tag, "Created")
+  })
+  it("a SYN with a malformed option is answered; only the options before the bad one are used", () => {
+    // raw bytes from the wire: REMOTE_PORT → LOCAL_PORT, SYN, options then a bad one (SACK-permitted of length 3)
+    // and options after it that must be ignored (SACK-permitted, timestamps)
+    const parse = (options: ReadonlyArray<number>): TcpRepr => {
+      const len = 20 + ((options.length + 3) & ~3)
+      const p = new TcpPacket(new Uint8Array(len))
+      p.setSrcPort(REMOTE_PORT)
+      p.setDstPort(LOCAL_PORT)
+      p.setSeqNumber(IRS)
+      p.setHeaderLen(len)
+      p.setFlags(SYN)
+      p.setWindowLen(65535)
+      p.buffer.set(options, 20)
+      const r = TcpRepr.parse(p, 0, ChecksumCapabilities.offload)
+      assert.ok(r._tag === "Success", "the SYN is parsed")
+      return r.success
+    }
+    const l = new Listener(LOCAL_PORT, () => ISS, { backlog: 128, tcb: makeTcbConfig({ recvBufferSize: 262144 }) })
+    const bad = [4, 3, 0]
+    const tsAfter = [4, 2, 8, 10, 0, 0, 3, 132, 0, 0, 0, 0]
+    const r = l.input(parse([2, 4, 0x05, 0xb4, 1, 3, 3, 7, ...bad, ...tsAfter]), 0)
+    assert.equal(r._tag, "Created")
+    const tcb = (r as { tcb: Tcb }).tcb
+    expectSegments(tcb.poll(0), [{ seq: ISS, ack: R, flags: SYN | ACK, mss: 1460, ws: 3, sackPerm: false }])
+    assert.equal(tcb.poll(0).length, 0)
+    assert.equal(tcb.effMss, 1460)
+    assert.equal(tcb.sndShift, 7)
+    assert.equal(tcb.sackOk, false)
+    assert.equal(tcb.tsOk, false)
+    // garbage before the bad option is still clamped: MSS 0 → the default 536, window scale 200 → 14 (RFC 7323 §2.3)
+    const g = l.input(parse([2, 4, 0, 0, 3, 3, 200, ...bad]), 0) as { tcb: Tcb }
+    expectSegments(g.tcb.poll(0), [{ seq: ISS, ack: R, flags: SYN | ACK, ws: 3 }])
+    assert.equal(g.tcb.effMss, 536)
+    assert.equal(g.tcb.sndShift, 14)
+    assert.equal(l.stats.synsAccepted, 2)
   })
   it("answers an ACK with a RST and ignores a RST", () => {
     const l = new Listener(LOCAL_PORT, () => ISS, { backlog: 128, tcb: makeTcbConfig() })
