@@ -10,6 +10,27 @@
  * start; a packet claiming our own address is counted as a conflict and never learned), RFC 5227 §2.1.1 (probes,
  * with sender address 0.0.0.0, are answered but never learned).
  *
+ * Policy against cache poisoning (issue 15; Linux's `arp_accept=0`, stricter on updates), with the default
+ * `acceptUnsolicited: false`:
+ * - An entry is CREATED only from a reply to a request of ours (a reply addressed to us from an address we are
+ *   resolving) or from a request addressed to us (RFC 826's rule: the requester is about to talk to us). An
+ *   unsolicited reply, or a gratuitous ARP (sender = target address: a host announcing its own, possibly new,
+ *   address), creates nothing and is counted in `unsolicitedIgnored`.
+ * - An existing entry is CONFIRMED (timer restarted) by any ARP packet from its address with the same MAC. A packet
+ *   with ANOTHER MAC changes it only while the entry is no longer reachable (not confirmed for `reachableTime`,
+ *   default 30 s, Linux's `base_reachable_time`); while reachable it is ignored and counted in `updatesIgnored`,
+ *   whoever sends it (a gratuitous request claiming the gateway, a request for us, an unsolicited reply). A host
+ *   that really moved is therefore reached again at the latest when its old entry expires (`timeout`) and the next
+ *   datagram resolves it anew — the answer to that request is accepted.
+ * - `acceptUnsolicited: true` restores the trusting behaviour: any packet for us, and any gratuitous ARP, creates
+ *   an entry, and any packet from a known address replaces its MAC at once (what Linux does for updates).
+ * - Static entries are never changed by packets.
+ *
+ * Bound (issue 15): at most `maxEntries` dynamic entries (default 1 024, ~280 B each); learning one more evicts the
+ * least recently used (lookups and confirmations count as use), counted in `evictions`. Static entries are not
+ * counted and never evicted; resolutions in progress are not entries (they are bounded by their timeout and
+ * `pendingLimit`), and their answer is inserted as the most recently used entry.
+ *
  * Resolution: `query(ip)` returns at once on a live entry; otherwise one resolution per address (shared by every
  * concurrent caller and by queued datagrams) sends a request, waits `retryInterval`, and repeats up to `retries`
  * requests in all (mirage's defaults: 5 × 1.5 s). No answer after the last wait → every waiter fails with
@@ -78,6 +99,15 @@ export interface ArpStats {
   readonly timeoutDrops: number
   /** ARP packets and queued datagrams that could not be sent (device errors, unresolvable next hops). */
   readonly sendErrors: number
+  /**
+   * Unsolicited replies and gratuitous ARP packets that would have created an entry and did not
+   * (`acceptUnsolicited: false`).
+   */
+  readonly unsolicitedIgnored: number
+  /** Packets that would have changed the MAC of a reachable entry and were ignored (`acceptUnsolicited: false`). */
+  readonly updatesIgnored: number
+  /** Dynamic entries evicted (least recently used) to stay within `maxEntries`. */
+  readonly evictions: number
 }
 
 /** The ARP service. */
@@ -156,7 +186,13 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
     const mac = eth.mac
     const retries = config.retries
     const retryInterval = config.retryInterval
-    const cache = new ArpCache<Uint8Array>({ timeout: config.timeout, pendingLimit: config.pendingLimit })
+    const acceptUnsolicited = config.acceptUnsolicited
+    const cache = new ArpCache<Uint8Array>({
+      timeout: config.timeout,
+      pendingLimit: config.pendingLimit,
+      maxEntries: config.maxEntries,
+      reachableTime: acceptUnsolicited ? 0 : config.reachableTime,
+    })
     const resolutions = new Map<Ipv4Address, Deferred.Deferred<MacAddress, ArpError>>()
     const wake = yield* Queue.sliding<void>(1)
     const c = {
@@ -171,7 +207,10 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
       queueOverflows: 0,
       timeoutDrops: 0,
       sendErrors: 0,
+      unsolicitedIgnored: 0,
+      updatesIgnored: 0,
     }
+    let evictionsBase = 0 // cache.evictions at the last resetStats
     const now = (): number => clock.currentTimeMillisUnsafe()
 
     /** Frames and transmits one ARP packet: the synchronous path; the error is also counted. */
@@ -322,8 +361,17 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
       const learnable = !Ipv4Address.isUnspecified(spa) && !Ipv4Address.isBroadcast(spa) &&
         !Ipv4Address.isMulticast(spa)
       if (learnable) {
-        const merged = cache.merge(spa, sha, t)
-        if (!merged && (forUs || cache.isPending(spa))) learned(spa, sha, t)
+        const isReply = r.operation === ArpOperation.Reply
+        const gratuitous = spa === r.targetProtocolAddr
+        // the answer to a request of ours (a resolution and an entry never coexist, so this only ever creates)
+        const solicited = isReply && forUs && cache.isPending(spa)
+        const u = cache.update(spa, sha, t, acceptUnsolicited || solicited)
+        if (u === "refused") c.updatesIgnored++
+        else if (u === "absent") {
+          if (solicited || (forUs && !isReply)) learned(spa, sha, t)
+          else if (acceptUnsolicited && (forUs || gratuitous || cache.isPending(spa))) learned(spa, sha, t)
+          else if (isReply || gratuitous) c.unsolicitedIgnored++
+        }
       }
       if (forUs && r.operation === ArpOperation.Request) {
         sendArp(sha, {
@@ -369,9 +417,10 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
         }),
       entries: Effect.sync(() => cache.snapshot(now())),
       announce,
-      stats: Effect.sync(() => ({ ...c })),
+      stats: Effect.sync(() => ({ ...c, evictions: cache.evictions - evictionsBase })),
       resetStats: Effect.sync(() => {
         for (const k of Object.keys(c) as Array<keyof typeof c>) c[k] = 0
+        evictionsBase = cache.evictions
       }),
     }
   })

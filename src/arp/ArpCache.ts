@@ -11,6 +11,13 @@
  * keeps at least the most recent packets is allowed — here the oldest ones are kept and the overflow is dropped
  * and counted, as mirage does), §2.3.2.2 (flood protection: at most one outstanding request per destination).
  *
+ * Update policy (issue 15, cache poisoning): {@link ArpCache.update} changes the MAC of a dynamic entry only when
+ * told to (`force`: the packet answers our own request, or the layer trusts unsolicited ARP) or when the entry is no
+ * longer reachable (not confirmed for `reachableTime`); a packet with the same MAC confirms the entry. Bound (issue
+ * 15): at most `maxEntries` dynamic entries; learning one more evicts the least recently used one (lookups and
+ * confirmations count as use; the table is a `Map` kept in use order, and a lookup of the most recent entry costs
+ * nothing extra, so the send path to one gateway stays a single `get`).
+ *
  * Invariants:
  * - An address is in at most one of the two maps: `entries` (resolved, dynamic or static) or `pending`.
  * - Static entries never expire and are never replaced by learned information (only `remove`/`addStatic` change
@@ -18,6 +25,7 @@
  * - A dynamic entry is never returned by `lookup` at or after its `expiresAt` (lazy expiry), even if `expire` has
  *   not run yet.
  * - A pending queue never holds more than `pendingLimit` packets.
+ * - At most `maxEntries` dynamic entries are held; static ones are not counted and never evicted.
  *
  * @module
  */
@@ -50,11 +58,32 @@ export interface ArpCacheOptions {
   readonly timeout: number
   /** Most packets queued per pending destination. */
   readonly pendingLimit: number
+  /** Most dynamic entries held before the least recently used one is evicted (default unbounded). */
+  readonly maxEntries?: number
+  /**
+   * Milliseconds after its last confirmation during which an entry's MAC is changed only by a forced update
+   * (default 0: any update changes it).
+   */
+  readonly reachableTime?: number
 }
+
+/** What {@link ArpCache.update} did. */
+export type UpdateResult =
+  /** No entry for the address (nothing done; the caller decides whether to `learn`). */
+  | "absent"
+  /** A static entry: left unchanged. */
+  | "static"
+  /** Same MAC: the entry is confirmed and its timer restarted. */
+  | "confirmed"
+  /** Another MAC, accepted: the entry now holds it. */
+  | "changed"
+  /** Another MAC for a reachable entry, not forced: ignored. */
+  | "refused"
 
 interface Resolved {
   mac: MacAddress
   expiresAt: number // Infinity for a static entry
+  confirmedAt: number
   readonly isStatic: boolean
 }
 
@@ -62,64 +91,130 @@ interface Resolved {
 export class ArpCache<P = Uint8Array> {
   private readonly resolved = new Map<Ipv4Address, Resolved>()
   private readonly pendingMap = new Map<Ipv4Address, PendingResolution<P>>()
+  /** The most recently used address: the last key of `resolved`, which is kept in use order. */
+  private mru: Ipv4Address | undefined = undefined
+  private dynamicCount = 0
+  private evictedCount = 0
+  private readonly maxEntries: number
+  private readonly reachableTime: number
   /** Options this table was made with. */
   readonly options: ArpCacheOptions
 
   /** A new empty table. */
   constructor(options: ArpCacheOptions) {
     this.options = options
+    this.maxEntries = options.maxEntries ?? Infinity
+    this.reachableTime = options.reachableTime ?? 0
   }
 
-  /** The MAC for `ip` if a live entry exists at `now`; an expired dynamic entry is removed on the way. */
+  /** Moves `ip` to the most recently used end (nothing to do when it is there already). */
+  private touch(ip: Ipv4Address, e: Resolved): void {
+    if (this.mru === ip) return
+    this.resolved.delete(ip)
+    this.resolved.set(ip, e)
+    this.mru = ip
+  }
+
+  private delete(ip: Ipv4Address, e: Resolved): void {
+    this.resolved.delete(ip)
+    if (!e.isStatic) this.dynamicCount--
+    if (this.mru === ip) this.mru = undefined
+  }
+
+  /** Inserts a new entry as the most recently used, evicting least recently used dynamic entries beyond the cap. */
+  private insert(ip: Ipv4Address, e: Resolved): void {
+    if (!e.isStatic) {
+      if (this.dynamicCount >= this.maxEntries) {
+        for (const [old, o] of this.resolved) { // oldest use first
+          if (o.isStatic) continue
+          this.delete(old, o)
+          this.evictedCount++
+          if (this.dynamicCount < this.maxEntries) break
+        }
+      }
+      this.dynamicCount++
+    }
+    this.resolved.set(ip, e)
+    this.mru = ip
+  }
+
+  /**
+   * The MAC for `ip` if a live entry exists at `now` (it becomes the most recently used); an expired dynamic entry
+   * is removed on the way.
+   */
   lookup(ip: Ipv4Address, now: number): MacAddress | undefined {
     const e = this.resolved.get(ip)
     if (e === undefined) return undefined
     if (now >= e.expiresAt) {
-      this.resolved.delete(ip)
+      this.delete(ip, e)
       return undefined
     }
+    this.touch(ip, e)
     return e.mac
   }
 
   /**
-   * RFC 826 merge step: if `ip` already has a dynamic entry, update its MAC and restart its timer. Returns true
-   * when an entry (dynamic or static) exists, i.e. the merge flag. Static entries are left untouched.
+   * RFC 826 merge step under the update policy. For an existing dynamic entry: the same MAC confirms it (timer
+   * restarted); another MAC replaces it when `force` is true or the entry was not confirmed within `reachableTime`
+   * (or has expired without being swept yet), and is refused otherwise. Static entries are left untouched.
    */
-  merge(ip: Ipv4Address, mac: MacAddress, now: number): boolean {
+  update(ip: Ipv4Address, mac: MacAddress, now: number, force: boolean): UpdateResult {
     const e = this.resolved.get(ip)
-    if (e === undefined) return false
-    if (!e.isStatic) {
-      // an expired entry not swept yet is refreshed like a live one: the packet proves the mapping is current
-      e.mac = mac
-      e.expiresAt = now + this.options.timeout
-    }
-    return true
+    if (e === undefined) return "absent"
+    if (e.isStatic) return "static"
+    const same = e.mac === mac
+    if (!same && !force && now < e.expiresAt && now - e.confirmedAt < this.reachableTime) return "refused"
+    e.mac = mac
+    e.expiresAt = now + this.options.timeout
+    e.confirmedAt = now
+    this.touch(ip, e)
+    return same ? "confirmed" : "changed"
   }
 
   /**
-   * Adds or refreshes a dynamic entry (RFC 826: when we are the target). Leaves static entries alone. Returns the
-   * packets that were waiting for this address (the pending resolution is completed), or an empty array.
+   * RFC 826 merge step without a policy (a forced {@link update}): if `ip` already has a dynamic entry, update its
+   * MAC and restart its timer. Returns true when an entry (dynamic or static) exists, i.e. the merge flag.
+   */
+  merge(ip: Ipv4Address, mac: MacAddress, now: number): boolean {
+    return this.update(ip, mac, now, true) !== "absent"
+  }
+
+  /**
+   * Adds or refreshes a dynamic entry (RFC 826: when we are the target, or the answer to our request); a new entry
+   * may evict the least recently used one. Leaves static entries alone. Returns the packets that were waiting for
+   * this address (the pending resolution is completed), or an empty array.
    */
   learn(ip: Ipv4Address, mac: MacAddress, now: number): Array<P> {
-    const e = this.resolved.get(ip)
-    if (e === undefined) {
-      this.resolved.set(ip, { mac, expiresAt: now + this.options.timeout, isStatic: false })
-    } else if (!e.isStatic) {
-      e.mac = mac
-      e.expiresAt = now + this.options.timeout
+    if (this.update(ip, mac, now, true) === "absent") {
+      this.insert(ip, { mac, expiresAt: now + this.options.timeout, confirmedAt: now, isStatic: false })
     }
     return this.completePending(ip)
   }
 
   /** Adds a static entry (replacing any dynamic one) and returns the packets that were waiting for it. */
   addStatic(ip: Ipv4Address, mac: MacAddress): Array<P> {
-    this.resolved.set(ip, { mac, expiresAt: Infinity, isStatic: true })
+    const e = this.resolved.get(ip)
+    if (e !== undefined) this.delete(ip, e)
+    this.insert(ip, { mac, expiresAt: Infinity, confirmedAt: Infinity, isStatic: true })
     return this.completePending(ip)
   }
 
   /** Removes the entry for `ip` (static or dynamic). Returns true when one existed. Pending resolutions stay. */
   remove(ip: Ipv4Address): boolean {
-    return this.resolved.delete(ip)
+    const e = this.resolved.get(ip)
+    if (e === undefined) return false
+    this.delete(ip, e)
+    return true
+  }
+
+  /** Dynamic entries evicted to stay within `maxEntries`, since the table was made. */
+  get evictions(): number {
+    return this.evictedCount
+  }
+
+  /** Number of dynamic entries held (including expired ones not swept yet). */
+  get dynamicSize(): number {
+    return this.dynamicCount
   }
 
   /** True when a resolution for `ip` is in progress. */
@@ -167,7 +262,7 @@ export class ArpCache<P = Uint8Array> {
     let n = 0
     for (const [ip, e] of this.resolved) {
       if (now >= e.expiresAt) {
-        this.resolved.delete(ip)
+        this.delete(ip, e)
         n++
       }
     }

@@ -26,6 +26,28 @@ export type ArpConfigFields = {
   readonly pendingLimit: Schema.withDecodingDefaultKey<Schema.Int>
   /** Send an ARP announcement (RFC 5227 §3) when the layer starts, default true. */
   readonly announce: Schema.withDecodingDefaultKey<Schema.Boolean>
+  /**
+   * Trust unsolicited ARP, default false (Linux's `arp_accept=0`). When false, an entry is created only from a reply
+   * to a request of ours or from a request addressed to us; unsolicited replies and gratuitous ARP (a host announcing
+   * its own address) create nothing, and a packet that would change the MAC of a reachable entry (see
+   * `reachableTime`) is ignored; both are counted (`unsolicitedIgnored`, `updatesIgnored`). When true, any packet
+   * for us and any gratuitous ARP creates an entry, and any packet from a known address replaces its MAC at once
+   * (the behaviour before issue 15; cache poisoning is then one packet away).
+   */
+  readonly acceptUnsolicited: Schema.withDecodingDefaultKey<Schema.Boolean>
+  /**
+   * How long after its last confirmation (our request answered, or an ARP packet from the same MAC) an entry stays
+   * reachable, default 30 000 ms (Linux's `base_reachable_time`, RFC 4861's REACHABLE_TIME). While reachable, its
+   * MAC is not changed by unsolicited packets; after that, until it expires, a packet from its address with another
+   * MAC replaces it (a host that really moved). Irrelevant when `acceptUnsolicited` is true.
+   */
+  readonly reachableTime: Schema.withDecodingDefaultKey<Millis>
+  /**
+   * Most dynamic entries held, 1..1 000 000, default 1 024. Learning one more evicts the least recently used dynamic
+   * entry (counted in `evictions`); static entries never count and are never evicted, and resolutions in progress
+   * are bounded separately (by their timeout and `pendingLimit`).
+   */
+  readonly maxEntries: Schema.withDecodingDefaultKey<Schema.Int>
 }
 
 /** Schema of the ARP layer's configuration: `Arp.layer(input)` decodes its input with it. */
@@ -36,6 +58,9 @@ export const ArpConfig: Schema.Struct<ArpConfigFields> = Schema.Struct({
   retryInterval: Millis.pipe(withDefault(1_500)),
   pendingLimit: int(0, 65536).pipe(withDefault(64)),
   announce: Schema.Boolean.pipe(withDefault(true)),
+  acceptUnsolicited: Schema.Boolean.pipe(withDefault(false)),
+  reachableTime: Millis.pipe(withDefault(30_000)),
+  maxEntries: int(1, 1_000_000).pipe(withDefault(1024)),
 })
 
 /** A decoded ARP configuration: every default filled in, durations in milliseconds. */

@@ -18,6 +18,7 @@ import { Arp, type ArpConfigInput, ArpError } from "../../src/arp/Arp.ts"
 import { Ethernet } from "../../src/ethernet/Ethernet.ts"
 import { Vnetif } from "../../src/link/Vnetif.ts"
 import { Stack } from "../../src/Stack.ts"
+import type { Ipv4Address } from "../../src/wire/Ipv4Address.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"
 import {
   arpFrame,
@@ -85,11 +86,11 @@ describe("Arp: answering and learning", () => {
       })
     )))
 
-  it("does not create entries from requests for other hosts, but refreshes existing ones (merge rule)", () =>
+  it("does not create entries from requests for other hosts, but refreshes existing ones (merge rule, trusting)", () =>
     run(withSwitch(() =>
       Effect.gen(function* () {
         const raw = yield* rawPort()
-        const { arp } = yield* arpOnSwitch({ announce: false })
+        const { arp } = yield* arpOnSwitch({ announce: false, acceptUnsolicited: true })
         yield* raw.send(arpFrame({ op: 1, senderMac: raw.mac, senderIp: PEER, targetIp: NOBODY }))
         yield* pollUntil(arp.stats, (s) => s.requestsReceived === 1, "request received")
         assert.deepEqual(yield* arp.entries, [])
@@ -97,7 +98,7 @@ describe("Arp: answering and learning", () => {
         // now an entry exists (static is not refreshable, so learn via a request for us) …
         yield* raw.send(arpFrame({ op: 1, senderMac: raw.mac, senderIp: PEER, targetIp: US }))
         yield* raw.next((f) => parseArp(f)?.operation === 2, "reply")
-        // … and a gratuitous ARP from PEER with a new MAC updates it
+        // … and, with acceptUnsolicited: true, a gratuitous ARP from PEER with a new MAC updates it at once
         const newMac = 0x02aa00000001 as MacAddress
         yield* raw.send(arpFrame({ op: 1, senderMac: newMac, senderIp: PEER, targetIp: PEER }))
         yield* pollUntil(arp.stats, (s) => s.requestsReceived === 3, "gratuitous ARP received")
@@ -312,6 +313,152 @@ describe("Arp: frames waiting for a resolution", () => {
         const st = yield* pollUntil(s.arp.stats, (x) => x.timeouts === 1, "timeout")
         assert.equal(st.timeouts, 1)
         assert.equal(st.timeoutDrops, 2)
+      })
+    )))
+})
+
+const GATEWAY = ip("10.0.0.1")
+const ATTACKER = 0x02dead000001 as MacAddress
+
+/** Resolves `target` through `raw`: a query, the request on the wire, and the reply from `raw`. */
+const resolveThrough = (
+  arp: Effect.Success<ReturnType<typeof arpOnSwitch>>["arp"],
+  raw: Effect.Success<ReturnType<typeof rawPort>>,
+  usMac: MacAddress,
+  target: Ipv4Address,
+) =>
+  Effect.gen(function* () {
+    const q = yield* Effect.forkChild(arp.query(target))
+    yield* raw.next(isArpRequestFor(target), "request")
+    yield* raw.send(arpFrame({ op: 2, senderMac: raw.mac, senderIp: target, targetMac: usMac, targetIp: US }))
+    return yield* Fiber.join(q)
+  })
+
+describe("Arp: hostile traffic (issue 15)", () => {
+  it("an unsolicited reply creates no entry, nor does a gratuitous announcement; both are counted", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp, eth } = yield* arpOnSwitch({ announce: false })
+        yield* raw.send(arpFrame({ op: 2, senderMac: ATTACKER, senderIp: GATEWAY, targetMac: eth.mac, targetIp: US }))
+        yield* raw.send(arpFrame({ op: 1, senderMac: ATTACKER, senderIp: PEER, targetIp: PEER }))
+        yield* pollUntil(arp.stats, (s) => s.requestsReceived === 1 && s.repliesReceived === 1, "both received")
+        assert.deepEqual(yield* arp.entries, [])
+        assert.equal(arp.lookup(GATEWAY), undefined)
+        assert.equal((yield* arp.stats).unsolicitedIgnored, 2)
+      })
+    )))
+
+  it("a gratuitous request or unsolicited reply claiming a fresh entry's address with another MAC is ignored", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp, eth } = yield* arpOnSwitch({ announce: false })
+        assert.equal(yield* resolveThrough(arp, raw, eth.mac, GATEWAY), raw.mac)
+        yield* raw.send(arpFrame({ op: 1, senderMac: ATTACKER, senderIp: GATEWAY, targetIp: GATEWAY }))
+        yield* raw.send(arpFrame({ op: 2, senderMac: ATTACKER, senderIp: GATEWAY, targetMac: eth.mac, targetIp: US }))
+        yield* raw.send(arpFrame({ op: 1, senderMac: ATTACKER, senderIp: GATEWAY, targetIp: US }))
+        yield* pollUntil(arp.stats, (s) => s.requestsReceived === 2 && s.repliesReceived === 2, "all received")
+        assert.equal(arp.lookup(GATEWAY), raw.mac, "the gateway's entry is unchanged")
+        const s = yield* arp.stats
+        assert.equal(s.updatesIgnored, 3)
+        assert.equal(s.unsolicitedIgnored, 0)
+        // the same MAC still confirms it
+        yield* raw.send(arpFrame({ op: 1, senderMac: raw.mac, senderIp: GATEWAY, targetIp: GATEWAY }))
+        yield* pollUntil(arp.stats, (s) => s.requestsReceived === 3, "confirmation received")
+        assert.equal(arp.lookup(GATEWAY), raw.mac)
+        assert.equal((yield* arp.stats).updatesIgnored, 3)
+      })
+    )))
+
+  it("acceptUnsolicited: true: the same gratuitous request replaces the entry, an unsolicited reply creates one", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp, eth } = yield* arpOnSwitch({ announce: false, acceptUnsolicited: true })
+        assert.equal(yield* resolveThrough(arp, raw, eth.mac, GATEWAY), raw.mac)
+        yield* raw.send(arpFrame({ op: 1, senderMac: ATTACKER, senderIp: GATEWAY, targetIp: GATEWAY }))
+        yield* raw.send(arpFrame({ op: 2, senderMac: ATTACKER, senderIp: PEER, targetMac: eth.mac, targetIp: US }))
+        yield* pollUntil(arp.stats, (s) => s.requestsReceived === 1 && s.repliesReceived === 2, "received")
+        assert.equal(arp.lookup(GATEWAY), ATTACKER)
+        assert.equal(arp.lookup(PEER), ATTACKER)
+        const s = yield* arp.stats
+        assert.equal(s.updatesIgnored + s.unsolicitedIgnored, 0)
+      })
+    )))
+
+  it("an entry no longer reachable (reachableTime passed) may change; the answer to our own request is accepted", () =>
+    runTest(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp, eth } = yield* arpOnSwitch({ announce: false, reachableTime: "10 seconds" })
+        assert.equal(yield* resolveThrough(arp, raw, eth.mac, GATEWAY), raw.mac)
+        yield* TestClock.adjust("9999 millis")
+        yield* raw.send(arpFrame({ op: 1, senderMac: ATTACKER, senderIp: GATEWAY, targetIp: GATEWAY }))
+        yield* pollUntil(arp.stats, (s) => s.updatesIgnored === 1, "ignored while reachable")
+        assert.equal(arp.lookup(GATEWAY), raw.mac)
+        yield* TestClock.adjust("1 millis")
+        const moved = 0x02aa00000002 as MacAddress
+        yield* raw.send(arpFrame({ op: 1, senderMac: moved, senderIp: GATEWAY, targetIp: GATEWAY }))
+        yield* yieldUntil(() => arp.lookup(GATEWAY) === moved, "a host that moved is accepted once stale")
+        // after expiry, a new resolution: its answer creates the entry again
+        yield* TestClock.adjust("60 seconds")
+        assert.equal(arp.lookup(GATEWAY), undefined)
+        assert.equal(yield* resolveThrough(arp, raw, eth.mac, GATEWAY), raw.mac)
+        assert.equal((yield* arp.stats).updatesIgnored, 1)
+      })
+    )))
+
+  it("1000 spoofed senders: the cache stays at maxEntries, evictions are counted, a static entry stays", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp } = yield* arpOnSwitch({ announce: false, maxEntries: 16 })
+        const fixed = 0x02bb00000001 as MacAddress
+        yield* arp.addStatic(GATEWAY, fixed)
+        for (let i = 0; i < 1000; i++) {
+          const sender = (ip("10.1.0.0") + i) as Ipv4Address
+          const smac = (0x020000010000 + i) as MacAddress
+          yield* raw.send(arpFrame({ op: 1, senderMac: smac, senderIp: sender, targetIp: US }))
+          if (i === 500) assert.equal(arp.lookup(GATEWAY), fixed) // a use: the static entry is never a victim anyway
+        }
+        const s = yield* pollUntil(arp.stats, (s) => s.requestsReceived === 1000, "all received")
+        const entries = yield* arp.entries
+        assert.equal(entries.filter((e) => e.kind === "dynamic").length, 16)
+        assert.equal(s.evictions, 1000 - 16)
+        assert.equal(arp.lookup(GATEWAY), fixed)
+        assert.deepEqual(entries.find((e) => e.ip === GATEWAY)?.kind, "static")
+        // the survivors are the most recent senders
+        assert.equal(arp.lookup((ip("10.1.0.0") + 999) as Ipv4Address), (0x020000010000 + 999) as MacAddress)
+        assert.equal(arp.lookup((ip("10.1.0.0") + 983) as Ipv4Address), undefined)
+      })
+    )))
+
+  it("evicts the least recently used entry: a looked-up entry survives newer ones", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp } = yield* arpOnSwitch({ announce: false, maxEntries: 2 })
+        const a = ip("10.0.0.11"), b = ip("10.0.0.12"), c = ip("10.0.0.13")
+        for (const [i, x] of [a, b].entries()) {
+          yield* raw.send(arpFrame({ op: 1, senderMac: (0x020000000100 + i) as MacAddress, senderIp: x, targetIp: US }))
+        }
+        yield* pollUntil(arp.stats, (s) => s.requestsReceived === 2, "two learned")
+        assert.ok(arp.lookup(a) !== undefined) // a is now more recently used than b
+        yield* raw.send(arpFrame({ op: 1, senderMac: 0x020000000200 as MacAddress, senderIp: c, targetIp: US }))
+        yield* pollUntil(arp.stats, (s) => s.requestsReceived === 3, "third learned")
+        assert.deepEqual((yield* arp.entries).map((e) => e.ip), [a, c])
+        assert.equal((yield* arp.stats).evictions, 1)
+      })
+    )))
+
+  it("rejects an invalid maxEntries with InvalidConfig naming the key", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const e = yield* Effect.flip(arpOnSwitch({ maxEntries: 0 }))
+        assert.ok(e instanceof ArpError)
+        assert.equal(e.reason, "InvalidConfig")
+        assert.match(e.message, /maxEntries/)
       })
     )))
 })

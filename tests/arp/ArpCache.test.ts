@@ -66,4 +66,38 @@ describe("ArpCache", () => {
     assert.deepEqual(c.addStatic(IP2, M2), [])
     assert.equal(c.pendingCount, 0)
   })
+
+  it("update: the same MAC confirms; another MAC is refused while reachable unless forced, accepted once stale", () => {
+    const c = new ArpCache({ timeout: 1000, pendingLimit: 2, reachableTime: 300 })
+    assert.equal(c.update(IP1, M1, 0, false), "absent")
+    c.learn(IP1, M1, 0)
+    assert.equal(c.update(IP1, M2, 299, false), "refused")
+    assert.equal(c.lookup(IP1, 299), M1)
+    assert.equal(c.update(IP1, M1, 200, false), "confirmed") // reachable until 500 now
+    assert.equal(c.update(IP1, M2, 499, false), "refused")
+    assert.equal(c.update(IP1, M2, 499, true), "changed")
+    assert.equal(c.update(IP1, M1, 799, false), "changed") // confirmed at 499, stale from 799
+    c.addStatic(IP2, M2)
+    assert.equal(c.update(IP2, M1, 0, true), "static")
+  })
+
+  it("holds at most maxEntries dynamic entries, evicting the least recently used; static ones are not counted", () => {
+    const c = new ArpCache({ timeout: 1000, pendingLimit: 2, maxEntries: 2 })
+    const ip = (i: number) => (0x0a010000 + i) as Ipv4Address
+    c.addStatic(IP1, M1)
+    c.learn(ip(1), M2, 0)
+    c.learn(ip(2), M2, 0)
+    assert.equal(c.lookup(ip(1), 1), M2) // ip(1) is now the most recently used
+    c.learn(ip(3), M2, 2)
+    assert.deepEqual(c.snapshot(3).map((e) => e.ip), [IP1, ip(1), ip(3)])
+    assert.equal(c.evictions, 1)
+    for (let i = 4; i < 100; i++) c.learn(ip(i), M2, 3)
+    assert.equal(c.dynamicSize, 2)
+    assert.equal(c.size, 3)
+    assert.equal(c.evictions, 97)
+    assert.equal(c.lookup(IP1, 4), M1)
+    c.remove(ip(99))
+    c.learn(ip(100), M2, 5)
+    assert.equal(c.evictions, 97, "room made by remove is used first")
+  })
 })

@@ -105,7 +105,16 @@ describe("Config: defaults live in the Schemas", () => {
   it("decoding {} gives the documented defaults of every layer", () =>
     run(Effect.gen(function* () {
       const cfg = yield* Stack.decodeConfig({ cidr: "10.0.0.2/24" })
-      assert.deepEqual(cfg.arp, { timeout: 60_000, retries: 5, retryInterval: 1_500, pendingLimit: 64, announce: true })
+      assert.deepEqual(cfg.arp, {
+        timeout: 60_000,
+        retries: 5,
+        retryInterval: 1_500,
+        pendingLimit: 64,
+        announce: true,
+        acceptUnsolicited: false,
+        reachableTime: 30_000,
+        maxEntries: 1024,
+      })
       assert.deepEqual(cfg.ipv4, {
         defaultTtl: 64,
         reassemblyTimeout: 30_000,
@@ -131,6 +140,9 @@ describe("Config: defaults live in the Schemas", () => {
       retryInterval: 1_500,
       pendingLimit: 64,
       announce: true,
+      acceptUnsolicited: false,
+      reachableTime: 30_000,
+      maxEntries: 1024,
     })
     const ipv4 = ok(decodeConfig(Ipv4Config, { cidr: "10.0.0.2/24", gateway: "10.0.0.1" }))
     assert.equal(ipv4.defaultTtl, 64)
