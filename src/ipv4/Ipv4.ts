@@ -21,10 +21,18 @@
  * Inbound (on the device's reader fiber, plain TypeScript per packet): version/length checks and the header
  * checksum (when the device's capabilities say verify) — failures are dropped and counted, never errors; trailing
  * bytes after the total length are ignored; datagrams not addressed to us (own address, limited or directed
- * broadcast, 224.0.0.1) and datagrams with an invalid source (broadcast, multicast, class E) are dropped and
- * counted; fragments go to the reassembler (`Reassembly.ts`), whose timer runs on a fiber that sleeps until the
- * oldest datagram's deadline. The TTL of received datagrams is not checked (RFC 1122 §3.2.1.7: a host must not
- * discard a datagram just because its TTL is below 2); a TTL of 0 is refused on send.
+ * broadcast, 224.0.0.1) are dropped and counted (`notForUs`); so are datagrams with a martian source (`badSource`,
+ * RFC 1122 §3.2.1.3): our own address, loopback 127/8, the limited or directed broadcast, multicast 224/4, class E
+ * 240/4 and 0/8 (except 0.0.0.0 → 255.255.255.255, a host learning its address). A datagram we send to ourselves
+ * never passes this check (it takes the loopback queue), so only spoofed ones are dropped: one SYN or UDP datagram
+ * from our own address and port to ourselves (the "land" attack) would otherwise make the stack answer itself
+ * without end. A datagram whose loose or strict source route (RFC 791 §3.1, LSRR/SSRR) still has hops left is
+ * addressed to another host through us; a host does not forward, so it is dropped (`sourceRouted`) as Linux does,
+ * never answered as if we were the final destination; a finished route is delivered, a malformed option list is
+ * `malformed` (options are walked only when the header has any). Fragments go to the reassembler
+ * (`Reassembly.ts`), whose timer runs on a fiber that sleeps until the oldest datagram's deadline. The TTL of
+ * received datagrams is not checked (RFC 1122 §3.2.1.7: a host must not discard a datagram just because its TTL is
+ * below 2); a TTL of 0 is refused on send.
  *
  * Handlers get an {@link Ipv4Datagram} whose `payload` and `header` are read-only and valid only during the call
  * (a subarray of the received frame, or the reassembled buffer); copy what you keep. A handler returns an Effect or
@@ -32,9 +40,10 @@
  * registered, the layer calls the unreachable handler (ICMP registers one) with code 3 "port unreachable" or 2
  * "protocol unreachable" (RFC 1122 §3.2.2.1, §4.1.3.1): the transports never call ICMP themselves.
  *
- * Implements: RFC 791 §3.1–§3.2 (header, fragmentation, reassembly), RFC 1122 §3.2.1 (a host silently discards bad
- * versions, bad checksums, datagrams not for it; §3.2.1.3 invalid source addresses; §3.2.1.7 TTL; §3.3.1 routing
- * to a gateway; §3.3.2 reassembly), RFC 894 (IPv4 over Ethernet), RFC 6864 (identification per datagram).
+ * Implements: RFC 791 §3.1–§3.2 (header, fragmentation, reassembly; an unfinished source route is dropped, not
+ * honoured), RFC 1122 §3.2.1 (a host silently discards bad versions, bad checksums, datagrams not for it; §3.2.1.3
+ * martian source addresses; §3.2.1.7 TTL; §3.3.1 routing to a gateway; §3.3.2 reassembly), RFC 894 (IPv4 over
+ * Ethernet), RFC 6864 (identification per datagram).
  *
  * @module
  */
@@ -127,8 +136,13 @@ export interface Ipv4Stats {
   readonly malformed: number
   /** Packets dropped because they are not addressed to this host. */
   readonly notForUs: number
-  /** Packets dropped for an invalid source address. */
+  /**
+   * Packets from the wire dropped for a martian source (RFC 1122 §3.2.1.3): our own address, 127/8, the limited or
+   * directed broadcast, 224/4, 240/4, or 0/8 (0.0.0.0 to 255.255.255.255 excepted).
+   */
   readonly badSource: number
+  /** Packets dropped for an unfinished loose or strict source route (LSRR/SSRR with hops left; RFC 791 §3.1). */
+  readonly sourceRouted: number
   /** Datagrams dropped because no handler is registered for their protocol. */
   readonly unknownProtocol: number
   /** Fragments received. */
@@ -285,6 +299,7 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
       malformed: 0,
       notForUs: 0,
       badSource: 0,
+      sourceRouted: 0,
       unknownProtocol: 0,
       fragmentsReceived: 0,
       loopback: 0,
@@ -331,9 +346,24 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
         c.notForUs++
         return Effect.void
       }
-      if (isBadSource(route, r.srcAddr)) {
+      // martian sources (RFC 1122 §3.2.1.3): only here, on the wire path; the loopback queue delivers our own
+      // datagrams without passing this check
+      if (isBadSource(route, r.srcAddr, r.dstAddr)) {
         c.badSource++
         return Effect.void
+      }
+      // an LSRR/SSRR route with hops left is for another host: a host that does not forward drops it (Linux does,
+      // `accept_source_route` off) rather than answer as the final destination; options only when present
+      if (packet.headerLen() > IPV4_HEADER_LEN) {
+        const sr = packet.sourceRoute()
+        if (sr === "Unfinished") {
+          c.sourceRouted++
+          return Effect.void
+        }
+        if (sr === "Malformed") {
+          c.malformed++
+          return Effect.void
+        }
       }
       const header = payload.subarray(0, packet.headerLen())
       if (r.moreFragments || r.fragmentOffset > 0) {

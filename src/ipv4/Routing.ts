@@ -5,7 +5,7 @@
  * Implements: RFC 1122 §3.3.1.1 (a destination on the connected subnet is sent to directly, any other through a
  * gateway; no gateway → no route), §3.3.6 and RFC 919/922 (limited and directed broadcast), RFC 1112 §6.4
  * (IPv4 multicast → 01:00:5e + the low 23 bits), RFC 3021 (/31 has no directed broadcast; /32 has no on-link
- * neighbours), RFC 1122 §3.2.1.3 (source addresses a host must not accept).
+ * neighbours), RFC 1122 §3.2.1.3 (martian sources: addresses a host must not accept as the source of a datagram).
  *
  * Invariants: every function is total and allocation-free except `makeRoute`; addresses are `Ipv4Address` numbers.
  *
@@ -112,8 +112,15 @@ export const isGroupDestination = (route: Route, dst: Ipv4Address): boolean =>
   dst === Ipv4Address.BROADCAST || dst === route.broadcast || Ipv4Address.isMulticast(dst)
 
 /**
- * True when `src` is not a valid source of an inbound datagram (RFC 1122 §3.2.1.3: broadcast, multicast, class E;
- * 0.0.0.0 is allowed, e.g. for DHCP).
+ * True when `src` is not a valid source of a datagram to `dst` received from the wire (a martian source, RFC 1122
+ * §3.2.1.3; the rules Linux applies in `ip_route_input_slow`): this host's own address (a datagram we send to
+ * ourselves never reaches the wire; one that arrives from it is spoofed, the "land" attack), loopback 127/8, the
+ * limited or directed broadcast, multicast 224/4, class E 240/4, and "this network" 0/8 — except 0.0.0.0 to the
+ * limited broadcast, which a host that does not know its address yet sends (DHCP/BOOTP, §3.2.1.3 (a)).
  */
-export const isBadSource = (route: Route, src: Ipv4Address): boolean =>
-  src === Ipv4Address.BROADCAST || src === route.broadcast || (src >>> 28) >= 0xe
+export const isBadSource = (route: Route, src: Ipv4Address, dst: Ipv4Address): boolean => {
+  const top = src >>> 24
+  // top >= 0xe0 is 224/4 (multicast) and 240/4 (class E), which holds 255.255.255.255
+  return src === route.address || top === 127 || top >= 0xe0 || src === route.broadcast ||
+    (top === 0 && !(src === 0 && dst === Ipv4Address.BROADCAST))
+}

@@ -10,7 +10,8 @@
  * so `payload()` is exactly `buffer[headerLen .. totalLen)` (link padding after total length is trimmed) and no
  * accessor reads past the buffer. Accessors never throw, also on unchecked views (out-of-range bytes read as 0).
  * `fragmentOffset` is in bytes (the wire field × 8). Options are skipped, not interpreted (`options()` gives their
- * bytes). `Ipv4Repr` describes the header only: `bufferLen` is 20, `emit` writes a header without options whose
+ * bytes), except that `sourceRoute()` finds an LSRR/SSRR option (RFC 791 §3.1) and says whether its route is
+ * finished. `Ipv4Repr` describes the header only: `bufferLen` is 20, `emit` writes a header without options whose
  * total length is `20 + payloadLen`; the caller writes the payload at `IPV4_HEADER_LEN`.
  *
  * @module
@@ -47,6 +48,16 @@ const FLAG_MF = 0x2000
 const OFFSET_MASK = 0x1fff
 
 export { IpProtocol } from "./IpProtocol.ts"
+
+const OPT_EOL = 0
+const OPT_NOP = 1
+/** Loose source and record route (RFC 791 §3.1, option type 131). */
+const OPT_LSRR = 131
+/** Strict source and record route (RFC 791 §3.1, option type 137). */
+const OPT_SSRR = 137
+
+/** What {@link Ipv4Packet.sourceRoute} found in the options. */
+export type Ipv4SourceRoute = "None" | "Finished" | "Unfinished" | "Malformed"
 
 /** A view over the bytes of one IPv4 packet (no copy). */
 export class Ipv4Packet {
@@ -139,6 +150,42 @@ export class Ipv4Packet {
   /** The option bytes (between byte 20 and the header length), as a subarray. */
   options(): Uint8Array {
     return this.buffer.subarray(F.OPTIONS, this.headerLen())
+  }
+  /**
+   * The state of a loose or strict source route option (LSRR 131, SSRR 137; RFC 791 §3.1) in the header, walking
+   * the options without allocating: "None" without one; "Finished" when its pointer is past the option's end (we
+   * are the final destination); "Unfinished" when addresses are left to visit (the datagram is for another host;
+   * a host that does not forward drops it, as Linux does); "Malformed" for an option list that overruns the header,
+   * an option length below 2, a source route with length below 3, a pointer below 4 or into a partial address, or
+   * two source routes (RFC 1812 §5.2.4.1) — Linux drops the datagram in each case.
+   */
+  sourceRoute(): Ipv4SourceRoute {
+    const b = this.buffer
+    const end = this.headerLen()
+    let state: Ipv4SourceRoute = "None"
+    let i = F.OPTIONS
+    while (i < end) {
+      const type = b[i]
+      if (type === OPT_EOL) break
+      if (type === OPT_NOP) {
+        i++
+        continue
+      }
+      if (i + 1 >= end) return "Malformed"
+      const len = b[i + 1]
+      if (len < 2 || i + len > end) return "Malformed"
+      if (type === OPT_LSRR || type === OPT_SSRR) {
+        if (len < 3 || state !== "None") return "Malformed"
+        const pointer = b[i + 2]
+        if (pointer < 4) return "Malformed"
+        if (pointer <= len) {
+          if (pointer + 3 > len) return "Malformed"
+          state = "Unfinished"
+        } else state = "Finished"
+      }
+      i += len
+    }
+    return state
   }
   /** The payload (from the header length to the total length), as a subarray. */
   payload(): Uint8Array {

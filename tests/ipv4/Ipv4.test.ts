@@ -2,7 +2,8 @@
  * Tests of the IPv4 service: routing through the gateway (its MAC used for off-link destinations), typed errors
  * (NoRoute, MessageTooLong), header checksum verification, destination and source filtering, fragmentation between
  * two stacks, reassembly from a raw port (loss → no delivery and the timeout frees memory under TestClock,
- * overlaps rejected), trailing bytes after the total length, handler fields, and local delivery.
+ * overlaps rejected), trailing bytes after the total length, handler fields, local delivery, and source routes
+ * (an unfinished LSRR/SSRR dropped and counted, a finished one delivered).
  *
  * @module
  */
@@ -23,13 +24,16 @@ import { Ipv6Address } from "../../src/wire/Ipv6Address.ts"
 import { toEffect } from "../../src/util/Transmit.ts"
 import { Stack } from "../../src/Stack.ts"
 import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
-import { IpProtocol } from "../../src/wire/Ipv4.ts"
+import { EtherType } from "../../src/wire/Ethernet.ts"
+import { IpProtocol, Ipv4Packet } from "../../src/wire/Ipv4.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"
 import {
   arpFrame,
   assertBytes,
+  ethFrame,
   ip,
   ipv4Frame,
+  ipv4Packet,
   isArpRequestFor,
   parseEth,
   parseIcmp,
@@ -402,6 +406,51 @@ describe("Ipv4: fragmentation and reassembly", () => {
         assert.equal(f[14 + 10] | f[14 + 11], 0)
         assert.equal(parseUdp(f)!.checksum, 0)
         assert.deepEqual(s.ipv4.checksum, ChecksumCapabilities.offload)
+      })
+    )))
+})
+
+/** `packet` (a 20-byte header + payload) with `options` inserted after the header: IHL, total length, checksum fixed. */
+const withIpOptions = (packet: Uint8Array, options: ReadonlyArray<number>): Uint8Array => {
+  const optLen = (options.length + 3) & ~3
+  const b = new Uint8Array(packet.length + optLen)
+  b.set(packet.subarray(0, 20))
+  b.set(options, 20)
+  b.set(packet.subarray(20), 20 + optLen)
+  const p = new Ipv4Packet(b)
+  p.setVersionAndHeaderLen(4, 20 + optLen)
+  p.setTotalLen(b.length)
+  p.fillChecksum()
+  return b
+}
+
+describe("Ipv4: source routes (RFC 791 §3.1)", () => {
+  it("drops an unfinished LSRR/SSRR (counted), counts a malformed one, delivers a finished route", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false } })
+        const sock = yield* s.udp.bind(9)
+        const data = pattern(11)
+        const udp = ipv4Packet({ src: RAW, dst: B, protocol: IpProtocol.Udp, payload: udpDatagram(RAW, B, 1, 9, data) })
+        const next = [10, 0, 0, 9] // the hop after us
+        const send = (options: ReadonlyArray<number>) =>
+          raw.send(ethFrame(s.mac, raw.mac, EtherType.Ipv4, withIpOptions(udp, options)))
+        yield* send([131, 7, 4, ...next]) // LSRR, pointer at the first address: for 10.0.0.9 through us
+        yield* send([1, 137, 7, 4, ...next]) // SSRR after a NOP
+        yield* send([131, 7, 3, ...next]) // pointer below 4
+        const st = yield* pollUntil(s.ipv4.stats, (x) => x.rxPackets === 3, "3 packets")
+        assert.equal(st.sourceRouted, 2, "unfinished source routes counted")
+        assert.equal(st.malformed, 1, "the malformed option counted")
+        assert.equal(st.rxDelivered, 0)
+        yield* send([131, 7, 8, ...next]) // finished: pointer past the end, we are the final destination
+        const d = yield* sock.take
+        assertBytes(d.data, data, "data of the finished route")
+        const after = yield* s.ipv4.stats
+        assert.equal(after.rxDelivered, 1)
+        assert.equal(after.sourceRouted, 2)
+        assert.equal((yield* s.udp.stats).rxDatagrams, 1, "only the finished route reached UDP")
+        assert.equal(raw.count((f) => parseIpv4(f) !== undefined), 0, "nothing answered")
       })
     )))
 })

@@ -47,11 +47,28 @@ describe("Routing", () => {
       assert.ok(acceptsDestination(r, ip(a)), a)
     }
     for (const a of ["10.0.0.3", "224.0.0.251", "10.0.1.255"]) assert.ok(!acceptsDestination(r, ip(a)), a)
-    assert.ok(isBadSource(r, ip("255.255.255.255")))
-    assert.ok(isBadSource(r, ip("10.0.0.255")))
-    assert.ok(isBadSource(r, ip("224.0.0.1")))
-    assert.ok(!isBadSource(r, ip("0.0.0.0")))
-    assert.ok(!isBadSource(r, ip("10.0.0.9")))
+    const me = ip("10.0.0.2")
+    // RFC 1122 §3.2.1.3 martians: own address, 127/8, broadcasts, 224/4, 240/4, 0/8
+    for (
+      const a of [
+        "10.0.0.2",
+        "127.0.0.1",
+        "127.255.0.9",
+        "255.255.255.255",
+        "10.0.0.255",
+        "224.0.0.1",
+        "239.255.255.255",
+        "240.0.0.1",
+        "0.0.0.1",
+        "0.255.255.255",
+      ]
+    ) assert.ok(isBadSource(r, ip(a), me), a)
+    assert.ok(isBadSource(r, ip("0.0.0.0"), me), "0.0.0.0 to a unicast address")
+    assert.ok(isBadSource(r, ip("0.0.0.1"), ip("255.255.255.255")), "0.0.0.1 even to the limited broadcast")
+    assert.ok(!isBadSource(r, ip("0.0.0.0"), ip("255.255.255.255")), "0.0.0.0 to the limited broadcast (DHCP)")
+    for (const a of ["10.0.0.9", "10.0.0.0", "1.0.0.0", "126.255.255.255", "128.0.0.1", "223.255.255.254"]) {
+      assert.ok(!isBadSource(r, ip(a), me), a)
+    }
   })
 
   it("/31 and /32 have no directed broadcast", () => {

@@ -79,6 +79,51 @@ describe("Ipv4Packet.parse", () => {
   })
 })
 
+describe("Ipv4Packet.sourceRoute", () => {
+  /** A 20-byte header plus `options` (padded with EOL to a multiple of 4), total length = header length. */
+  const withOptions = (options: ReadonlyArray<number>): Ipv4Packet => {
+    const optLen = (options.length + 3) & ~3
+    const b = new Uint8Array(IPV4_HEADER_LEN + optLen)
+    b[0] = 0x40 | ((IPV4_HEADER_LEN + optLen) >>> 2)
+    b[3] = b.length
+    b.set(options, IPV4_HEADER_LEN)
+    return new Ipv4Packet(b)
+  }
+  const hop = [10, 0, 0, 9]
+  it("finds LSRR/SSRR and tells a finished route (pointer past the end) from an unfinished one", () => {
+    const plain: Ipv4Repr = {
+      srcAddr: Ipv4Address.make(0x0a000001),
+      dstAddr: Ipv4Address.make(0x0a000002),
+      protocol: IpProtocol.Udp,
+      payloadLen: 0,
+      ttl: 64,
+      identification: 1,
+      dontFragment: false,
+      moreFragments: false,
+      fragmentOffset: 0,
+    }
+    assert.equal(new Ipv4Packet(emit(plain)).sourceRoute(), "None")
+    assert.equal(withOptions([1, 1, 1, 0]).sourceRoute(), "None") // NOPs, EOL
+    assert.equal(withOptions([7, 7, 4, ...hop]).sourceRoute(), "None") // record route is not a source route
+    assert.equal(withOptions([131, 7, 4, ...hop]).sourceRoute(), "Unfinished")
+    assert.equal(withOptions([137, 7, 4, ...hop]).sourceRoute(), "Unfinished")
+    assert.equal(withOptions([1, 131, 11, 8, ...hop, ...hop]).sourceRoute(), "Unfinished") // one hop left
+    assert.equal(withOptions([131, 7, 8, ...hop]).sourceRoute(), "Finished")
+    assert.equal(withOptions([1, 137, 7, 8, ...hop]).sourceRoute(), "Finished")
+    assert.equal(withOptions([131, 3, 4]).sourceRoute(), "Finished") // an empty route
+    assert.equal(withOptions([0, 131, 7, 4, ...hop]).sourceRoute(), "None") // after End of Option List
+  })
+  it("reports malformed option lists and source routes", () => {
+    assert.equal(withOptions([131, 7, 3, ...hop]).sourceRoute(), "Malformed") // pointer below 4
+    assert.equal(withOptions([131, 8, 6, ...hop, 0]).sourceRoute(), "Malformed") // pointer into a partial address
+    assert.equal(withOptions([131, 2]).sourceRoute(), "Malformed") // too short for a pointer
+    assert.equal(withOptions([131, 9, 4, ...hop]).sourceRoute(), "Malformed") // past the header
+    assert.equal(withOptions([68, 1]).sourceRoute(), "Malformed") // length below 2
+    assert.equal(withOptions([1, 1, 1, 68]).sourceRoute(), "Malformed") // no length byte
+    assert.equal(withOptions([131, 7, 8, ...hop, 137, 7, 4, ...hop]).sourceRoute(), "Malformed") // two routes
+  })
+})
+
 describe("Ipv4Repr", () => {
   it("verifies the header checksum only when caps say so", () => {
     const bad = hex(HEADER + "00".repeat(95))
