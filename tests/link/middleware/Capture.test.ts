@@ -469,6 +469,9 @@ describe("Capture: determinism", () => {
               yield* b.udp.listen(7, (d, sock) => Effect.orDie(sock.send(d.src, d.srcPort, d.data)))
               const sock = yield* a.udp.bind(0)
               const work = Effect.gen(function* () {
+                // ARP first: announcements no longer fill caches (issue 15's policy), and a lost reply is retried
+                // after 1.5 s, longer than the 50 ms pings below
+                yield* Effect.exit(a.icmp.ping(b.address, { timeout: "5 seconds" }))
                 for (let i = 0; i < 10; i++) {
                   yield* Effect.exit(a.icmp.ping(b.address, { timeout: "50 millis", size: 100 + i * 100 }))
                   yield* sock.send(b.address, 7, pattern(50 + i * 120, i))
