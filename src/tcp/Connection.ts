@@ -185,8 +185,6 @@ export interface ConnectionHost {
   readonly now: () => number
   /** Polls `x` once and sends what it produced (the output pump). */
   readonly flush: (x: Conn) => Effect.Effect<void>
-  /** Copies `x`'s queued payloads out of its send ring (before the ring changes while a send is in progress). */
-  readonly detach: (x: Conn) => void
   /** Whether the stack was shut down. */
   readonly isShutdown: () => boolean
 }
@@ -207,7 +205,7 @@ export class Conn implements DemuxEntry, Scheduled, Waitable {
   txq: Array<TcpRepr> = []
   /** First segment of {@link txq} not yet sent. */
   txHead = 0
-  /** A fiber is draining {@link txq} (payloads must be detached before the ring changes). */
+  /** {@link txq} is being drained (guards against a re-entrant flush). */
   sending = false
   /** Suspended application fibers. */
   waiters: Array<Waiter> = []
@@ -327,7 +325,6 @@ const writeReady = (x: Conn, remaining: number) => (): boolean =>
 const write = (x: Conn, data: Uint8Array, off: number): Effect.Effect<void, TcpError> =>
   Effect.suspend(() => {
     if (x.appClosed || x.tcb.error !== undefined) return Effect.fail(errorOf(x))
-    if (x.sending) x.host.detach(x)
     const n = x.tcb.write(off === 0 ? data : data.subarray(off))
     if (n < 0) {
       return Effect.fail(
@@ -368,7 +365,6 @@ export const abort = (x: Conn): Effect.Effect<void> =>
     x.orphan = true
     release(x)
     if (x.tcb.state === "CLOSED") return Effect.void
-    if (x.sending) x.host.detach(x)
     x.tcb.abort()
     return x.host.flush(x)
   })

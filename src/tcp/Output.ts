@@ -4,10 +4,10 @@
  *
  * Every poll appends to the connection's transmit queue, and the queue is drained at once, synchronously, through
  * {@link Network.transmit} (the one send path: no Effect per segment; a layer below that needs asynchrony queues
- * inside itself). A failed send drops the rest of the queue and counts it (the core retransmits what matters). The
- * `sending` flag guards against re-entry while a queue drains; payloads are views into the TCB's send ring, so
- * {@link Output.detach} copies queued payloads out before anything else changes the ring while a drain is under
- * way.
+ * inside itself). A failed send drops the rest of the queue and counts it (the core retransmits what matters).
+ * Payloads are views into the TCB's send ring; they are only read during that synchronous drain (`Ip.transmit`
+ * copies each into its frame, or into the datagram ARP holds), so nothing can change the ring under them and no
+ * copy is needed. The `sending` flag only guards against a re-entrant flush of the same connection from below.
  *
  * @module
  */
@@ -41,7 +41,7 @@ export class Output {
     private readonly settle: (x: Conn) => void,
   ) {}
 
-  /** Polls `x` once, then sends whatever it produced (unless another fiber is draining its queue). */
+  /** Polls `x` once, then sends whatever it produced (unless this connection's queue is being drained already). */
   flush(x: Conn): Effect.Effect<void> {
     const q = x.txq
     const before = q.length
@@ -51,15 +51,6 @@ export class Output {
     x.sending = true
     this.pump(x)
     return Effect.void
-  }
-
-  /** Copies `x`'s queued payloads out of its send ring (another fiber is sending them). */
-  detach(x: Conn): void {
-    const q = x.txq
-    for (let i = x.txHead; i < q.length; i++) {
-      const s = q[i]
-      if (s.payload.length > 0) q[i] = { ...s, payload: s.payload.slice() }
-    }
   }
 
   /** Sends a segment that belongs to no connection (a RST, a listener's reply); a failure is counted. */

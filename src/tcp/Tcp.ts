@@ -257,7 +257,6 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkServi
       network: net,
       now,
       flush: (x) => output.flush(x),
-      detach: (x) => output.detach(x),
       isShutdown: () => shutdown,
     }
 
@@ -296,7 +295,6 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkServi
       const t = now()
       const x = demux.lookup(src, seg.srcPort, seg.dstPort)
       if (x !== undefined) {
-        if (x.sending) output.detach(x)
         x.tcb.input(seg, t)
         if (x.orphan) discard(x)
         return output.flush(x)
@@ -452,7 +450,6 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkServi
         const effects: Array<Effect.Effect<void>> = []
         for (const x of [...demux.connections()]) {
           if (x.tcb.state !== "CLOSED") {
-            if (x.sending) output.detach(x)
             x.tcb.abort()
           }
           effects.push(output.flush(x))
