@@ -201,7 +201,6 @@ const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.g
   }
 
   const deviceTransmit = device.transmit
-
   const txError = (reason: EthernetErrorReason, message: string): EthernetError => {
     c.txErrors++
     return new EthernetError({ reason, message })
@@ -211,10 +210,11 @@ const make: Effect.Effect<EthernetShape, never, Vnetif | Scope.Scope> = Effect.g
     const len = frame.length - ETHERNET_HEADER_LEN
     if (len < 0) return txError("InvalidLength", `frame of ${frame.length} bytes has no full header`)
     if (len > mtu) return txError("FrameTooLarge", `payload of ${len} bytes is larger than the MTU of ${mtu} bytes`)
-    c.txFrames++
     const e = deviceTransmit(frame)
-    if (e === undefined) return undefined
-    c.txFrames--
+    if (e === undefined) {
+      c.txFrames++
+      return undefined
+    }
     c.txErrors++
     return fromVnetifError(e)
   }

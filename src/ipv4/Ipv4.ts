@@ -638,7 +638,7 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
       family: 4,
       addresses: [address],
       route: ipRoute,
-      source: (dst) => typeof dst === "number" && nextHop(route, dst)._tag !== "NoRoute" ? address : undefined,
+      source: (dst) => ipRoute(dst)?.source,
       mtu: () => mtu,
       headerLen: IPV4_HEADER_LEN,
       pseudoHeaderSum,
