@@ -68,7 +68,7 @@ import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { MacAddress } from "../wire/MacAddress.ts"
 import { ArpCache, type ArpEntry } from "./ArpCache.ts"
 import { ArpConfig, type ArpConfigInput } from "./ArpConfig.ts"
-import { decodeConfig } from "../util/Config.ts"
+import { decodeLayerConfig } from "../util/Config.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 import { toEffect } from "../util/Transmit.ts"
 
@@ -175,11 +175,12 @@ export class ArpError extends ArpErrorBase {}
 
 const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet | Scope.Scope> =>
   Effect.gen(function* () {
-    const decoded = decodeConfig(ArpConfig, input)
-    if (Result.isFailure(decoded)) {
-      return yield* new ArpError({ reason: "InvalidConfig", message: `invalid ARP configuration: ${decoded.failure}` })
-    }
-    const config: ArpConfig = decoded.success
+    const config: ArpConfig = yield* decodeLayerConfig(
+      ArpConfig,
+      input,
+      "ARP",
+      (message) => new ArpError({ reason: "InvalidConfig", message }),
+    )
     const eth = yield* Ethernet
     const clock = yield* Clock.Clock
     const address = config.address

@@ -43,7 +43,7 @@ import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { IpProtocol, Ipv4Packet } from "../wire/Ipv4.ts"
 import { Icmpv4DstUnreachableCode, Icmpv4Packet, Icmpv4Repr } from "../wire/Icmpv4.ts"
 import { TokenBucket } from "./TokenBucket.ts"
-import { decodeConfig } from "../util/Config.ts"
+import { decodeLayerConfig } from "../util/Config.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 import { IcmpConfig, type IcmpConfigInput } from "./IcmpConfig.ts"
 import { toEffect } from "../util/Transmit.ts"
@@ -192,14 +192,12 @@ const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
 
 const make = (input: IcmpConfigInput): Effect.Effect<IcmpShape, IcmpError, Ipv4 | Scope.Scope> =>
   Effect.gen(function* () {
-    const decoded = decodeConfig(IcmpConfig, input)
-    if (Result.isFailure(decoded)) {
-      return yield* new IcmpError({
-        reason: "InvalidConfig",
-        message: `invalid ICMP configuration: ${decoded.failure}`,
-      })
-    }
-    const config: IcmpConfig = decoded.success
+    const config: IcmpConfig = yield* decodeLayerConfig(
+      IcmpConfig,
+      input,
+      "ICMP",
+      (message) => new IcmpError({ reason: "InvalidConfig", message }),
+    )
     const ipv4 = yield* Ipv4
     const clock = yield* Clock.Clock
     const caps = ipv4.checksum

@@ -86,7 +86,7 @@ import {
   type Route,
   validateRoute,
 } from "./Routing.ts"
-import { decodeConfig } from "../util/Config.ts"
+import { decodeLayerConfig } from "../util/Config.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 import { Ipv4Config, type Ipv4ConfigInput } from "./Ipv4Config.ts"
 
@@ -268,9 +268,7 @@ const LOOPBACK_QUEUE = 1024
 
 const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ethernet | Arp | Scope.Scope> =>
   Effect.gen(function* () {
-    const decoded = decodeConfig(Ipv4Config, input)
-    if (Result.isFailure(decoded)) return yield* invalidConfig(`invalid IPv4 configuration: ${decoded.failure}`)
-    const config: Ipv4Config = decoded.success
+    const config: Ipv4Config = yield* decodeLayerConfig(Ipv4Config, input, "IPv4", invalidConfig)
     const route = yield* Effect.fromResult(routeFromConfig(config))
     const defaultTtl = config.defaultTtl
     const eth = yield* Ethernet

@@ -33,7 +33,6 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaGetter from "effect/SchemaGetter"
 import { ChecksumCapabilities } from "../wire/Checksum.ts"
@@ -46,7 +45,7 @@ import {
   type PortStats,
   type RegisterOptions,
 } from "./Backend.ts"
-import { decodeConfig, int, withDefault } from "../util/Config.ts"
+import { decodeLayerConfig, int, withDefault } from "../util/Config.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 
 /** Device counters (a snapshot). */
@@ -236,14 +235,12 @@ export const toVnetifError = (e: BackendError): VnetifError =>
 
 const make = (input?: VnetifConfigInput): Effect.Effect<VnetifShape, VnetifError, Backend | Scope.Scope> =>
   Effect.gen(function* () {
-    const decoded = decodeConfig(VnetifConfig, input ?? {})
-    if (Result.isFailure(decoded)) {
-      return yield* new VnetifError({
-        reason: "InvalidConfig",
-        message: `invalid device configuration: ${decoded.failure}`,
-      })
-    }
-    const config: VnetifConfig = decoded.success
+    const config: VnetifConfig = yield* decodeLayerConfig(
+      VnetifConfig,
+      input ?? {},
+      "device",
+      (message) => new VnetifError({ reason: "InvalidConfig", message }),
+    )
     const backend = yield* Backend
     const registerOptions: RegisterOptions = {
       mtu: config.mtu,

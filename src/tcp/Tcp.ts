@@ -43,7 +43,7 @@ import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
-import { decodeConfig } from "../util/Config.ts"
+import { decodeLayerConfig } from "../util/Config.ts"
 import {
   awaitConnected,
   Conn,
@@ -196,11 +196,12 @@ const closedStack = (): TcpError => new TcpError({ reason: "Closed", message: "t
 
 const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkService | Scope.Scope> =>
   Effect.gen(function* () {
-    const decoded = decodeConfig(TcpConfig, input)
-    if (Result.isFailure(decoded)) {
-      return yield* new TcpError({ reason: "InvalidConfig", message: `invalid TCP configuration: ${decoded.failure}` })
-    }
-    const config: TcpConfig = decoded.success
+    const config: TcpConfig = yield* decodeLayerConfig(
+      TcpConfig,
+      input,
+      "TCP",
+      (message) => new TcpError({ reason: "InvalidConfig", message }),
+    )
     const net = yield* makeNetwork
     const clock = yield* Clock.Clock
     const random = yield* Random.Random

@@ -38,7 +38,7 @@ import { Ip, type IpDatagram, type IpError, NoEndpoint } from "../ip/Ip.ts"
 import { IpAddress } from "../wire/IpAddress.ts"
 import { IpProtocol } from "../wire/IpProtocol.ts"
 import { UDP_HEADER_LEN, UdpPacket, UdpRepr } from "../wire/Udp.ts"
-import { decodeConfig } from "../util/Config.ts"
+import { decodeLayerConfig } from "../util/Config.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 import { UdpConfig, type UdpConfigInput } from "./UdpConfig.ts"
 
@@ -179,11 +179,12 @@ const fromIpError = (e: IpError): UdpError =>
 
 const make = (input: UdpConfigInput): Effect.Effect<UdpShape, UdpError, Ip | Scope.Scope> =>
   Effect.gen(function* () {
-    const decoded = decodeConfig(UdpConfig, input)
-    if (Result.isFailure(decoded)) {
-      return yield* new UdpError({ reason: "InvalidConfig", message: `invalid UDP configuration: ${decoded.failure}` })
-    }
-    const config: UdpConfig = decoded.success
+    const config: UdpConfig = yield* decodeLayerConfig(
+      UdpConfig,
+      input,
+      "UDP",
+      (message) => new UdpError({ reason: "InvalidConfig", message }),
+    )
     const ip = yield* Ip
     const caps = ip.checksum
     const queueSize = config.queueSize

@@ -87,3 +87,19 @@ export const decodeConfig = <S extends Schema.Top & { readonly DecodingServices:
   const r = Schema.decodeUnknownResult(schema as unknown as Schema.Codec<S["Type"], unknown>)(input, parseOptions)
   return Result.isSuccess(r) ? Result.succeed(r.success) : Result.fail(r.failure.message)
 }
+
+/**
+ * {@link decodeConfig} for a layer's `make`: the decoded value, or the layer's own typed error built by `invalid` from
+ * the message `invalid <layer> configuration: …` (which names the offending key).
+ */
+export const decodeLayerConfig = <S extends Schema.Top & { readonly DecodingServices: never }, E>(
+  schema: S,
+  input: unknown,
+  layer: string,
+  invalid: (message: string) => E,
+): Effect.Effect<S["Type"], E> => {
+  const r = decodeConfig(schema, input)
+  return Result.isSuccess(r)
+    ? Effect.succeed(r.success)
+    : Effect.fail(invalid(`invalid ${layer} configuration: ${r.failure}`))
+}
