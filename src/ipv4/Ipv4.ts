@@ -23,10 +23,11 @@
  * bytes after the total length are ignored; datagrams not addressed to us (own address, limited or directed
  * broadcast, 224.0.0.1) are dropped and counted (`notForUs`); so are datagrams with a martian source (`badSource`,
  * RFC 1122 §3.2.1.3): our own address, loopback 127/8, the limited or directed broadcast, multicast 224/4, class E
- * 240/4 and 0/8 (except 0.0.0.0 → 255.255.255.255, a host learning its address). A datagram we send to ourselves
- * never passes this check (it takes the loopback queue), so only spoofed ones are dropped: one SYN or UDP datagram
- * from our own address and port to ourselves (the "land" attack) would otherwise make the stack answer itself
- * without end. A datagram whose loose or strict source route (RFC 791 §3.1, LSRR/SSRR) still has hops left is
+ * 240/4 and 0/8 (except 0.0.0.0 → 255.255.255.255, a host learning its address), each reason also counted on its
+ * own (`badSourceOwn`, `…Loopback`, `…ThisNetwork`, `…Multicast`, `…Reserved`, `…Broadcast`). A datagram we send
+ * to ourselves never passes this check (it takes the loopback queue), so only spoofed ones are dropped: one SYN or
+ * UDP datagram from our own address and port to ourselves (the "land" attack) would otherwise make the stack answer
+ * itself without end. A datagram whose loose or strict source route (RFC 791 §3.1, LSRR/SSRR) still has hops left is
  * addressed to another host through us; a host does not forward, so it is dropped (`sourceRouted`) as Linux does,
  * never answered as if we were the final destination; a finished route is delivered, a malformed option list is
  * `malformed` (options are walked only when the header has any). Fragments go to the reassembler
@@ -79,8 +80,8 @@ import type { MacAddress } from "../wire/MacAddress.ts"
 import { Reassembler, type ReassemblyStats } from "./Reassembly.ts"
 import {
   acceptsDestination,
-  isBadSource,
   makeRoute,
+  martianSource,
   type NextHop,
   nextHop,
   type Route,
@@ -141,6 +142,18 @@ export interface Ipv4Stats {
    * directed broadcast, 224/4, 240/4, or 0/8 (0.0.0.0 to 255.255.255.255 excepted).
    */
   readonly badSource: number
+  /** Of `badSource`: from this host's own address (spoofed; the "land" attack). */
+  readonly badSourceOwn: number
+  /** Of `badSource`: from loopback 127/8. */
+  readonly badSourceLoopback: number
+  /** Of `badSource`: from "this network" 0/8 (0.0.0.0 to 255.255.255.255 is not counted: it is valid). */
+  readonly badSourceThisNetwork: number
+  /** Of `badSource`: from multicast 224/4. */
+  readonly badSourceMulticast: number
+  /** Of `badSource`: from class E 240/4, the limited broadcast 255.255.255.255 included. */
+  readonly badSourceReserved: number
+  /** Of `badSource`: from the directed broadcast of our subnet. */
+  readonly badSourceBroadcast: number
   /** Packets dropped for an unfinished loose or strict source route (LSRR/SSRR with hops left; RFC 791 §3.1). */
   readonly sourceRouted: number
   /** Datagrams dropped because no handler is registered for their protocol. */
@@ -297,6 +310,12 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
       malformed: 0,
       notForUs: 0,
       badSource: 0,
+      badSourceOwn: 0,
+      badSourceLoopback: 0,
+      badSourceThisNetwork: 0,
+      badSourceMulticast: 0,
+      badSourceReserved: 0,
+      badSourceBroadcast: 0,
       sourceRouted: 0,
       unknownProtocol: 0,
       fragmentsReceived: 0,
@@ -346,8 +365,10 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
       }
       // martian sources (RFC 1122 §3.2.1.3): only here, on the wire path; the loopback queue delivers our own
       // datagrams without passing this check
-      if (isBadSource(route, r.srcAddr, r.dstAddr)) {
+      const martian = martianSource(route, r.srcAddr, r.dstAddr)
+      if (martian !== undefined) {
         c.badSource++
+        c[`badSource${martian}`]++
         return Effect.void
       }
       // an LSRR/SSRR route with hops left is for another host: a host that does not forward drops it (Linux does,
