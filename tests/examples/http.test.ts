@@ -2,7 +2,10 @@
  * The HTTP/1.1 server and client of `examples/_http.ts` on two in-process stacks on one switch: pipelined requests
  * answered in order on one connection, HEAD, 404, 405 with a request body skipped, 400 on a malformed request line,
  * 431 on an oversized head, HTTP/1.0 closing by default, and the client reading Content-Length and chunked bodies
- * byte-exact (length and SHA-256 against the generator).
+ * byte-exact (length and SHA-256 against the generator); and, under TestClock, the limits against clients that hold
+ * connections (slowloris): a head one byte at a time gets a 408 at `headerTimeout`, an idle keep-alive connection is
+ * closed silently, a slow but timely client is served, a stalled body gets a 408, a client that stops reading is
+ * aborted at `sendTimeout`, and `maxHeaderBytes` gives a 431.
  *
  * @module
  */
