@@ -9,7 +9,14 @@
  *   `Connection: keep-alive`; pipelined requests are read from the same buffer and answered strictly in order;
  * - 400 (and close) on a malformed request line or header line, a request body in chunked encoding, or a bad
  *   `Content-Length`; a request's `Content-Length` body is read and discarded, so pipelining stays in step;
- * - 431 (and close) when the request line plus headers exceed {@link MAX_HEADER_BYTES};
+ * - 431 (and close) when the request line plus headers exceed `maxHeaderBytes` (default {@link MAX_HEADER_BYTES});
+ * - timeouts against clients that hold a connection without completing requests (slowloris and its kind; see
+ *   {@link HttpServerOptions}): the request head must arrive within `headerTimeout` (default 20 s) of when the server
+ *   starts waiting for it — so this also bounds a keep-alive connection's idle time —, a request body within
+ *   `bodyTimeout` (20 s) of its head, and each response write must be taken by the client within `sendTimeout`
+ *   (60 s). A head or body that is late closes the connection, with a 408 when part of the request had arrived and
+ *   silently when the connection was idle; a write that is late aborts it (the client stopped reading). Each counts
+ *   in `timeouts`;
  * - routes: `/` (a short text), `/bytes/N` (N deterministic bytes, see {@link fillBody}, generated 64 KiB at a time,
  *   never held in memory), `/chunked/N` (the same bytes in chunked encoding), anything else 404.
  *
@@ -21,7 +28,9 @@
  */
 import { createHash } from "node:crypto"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { TcpConnection, TcpError } from "../src/tcp/Tcp.ts"
 
 /** The largest request head (request line plus headers) the server accepts. */
@@ -49,6 +58,11 @@ export class ByteReader {
   private rest: Uint8Array = EMPTY
   /** Wraps `conn`. */
   constructor(readonly conn: TcpConnection) {}
+
+  /** Bytes received and not consumed yet (e.g. the part of a request head that has arrived). */
+  get buffered(): number {
+    return this.rest.length
+  }
 
   /** Up to `max` bytes (buffered ones first), or undefined at the end of the stream. */
   chunk(max: number): Effect.Effect<Uint8Array | undefined, TcpError> {
@@ -158,16 +172,48 @@ export interface HttpServerStats {
   requests: number
   /** Body bytes sent. */
   bodyBytes: number
+  /** Connections closed for a timeout (`headerTimeout`, `bodyTimeout` or `sendTimeout`). */
+  timeouts: number
 }
 
 /** Makes fresh {@link HttpServerStats}. */
-export const httpServerStats = (): HttpServerStats => ({ connections: 0, requests: 0, bodyBytes: 0 })
+export const httpServerStats = (): HttpServerStats => ({ connections: 0, requests: 0, bodyBytes: 0, timeouts: 0 })
+
+/** Limits of one {@link httpHandler} against clients that hold connections (slowloris); all optional. */
+export interface HttpServerOptions {
+  /**
+   * Most time for a request head (request line and headers) to arrive, counted from when the server starts waiting
+   * for it (the connection's start, or the end of the previous response: so it also bounds keep-alive idle time),
+   * default 20 seconds. Late: 408 and close when part of the request had arrived, a silent close when none had.
+   */
+  readonly headerTimeout?: Duration.Input
+  /** Most time for a request body (`Content-Length` bytes) to arrive after its head, default 20 seconds. */
+  readonly bodyTimeout?: Duration.Input
+  /** Most time one response write may wait for the client to take data, default 60 seconds; late: abort. */
+  readonly sendTimeout?: Duration.Input
+  /** Largest request head in bytes, default {@link MAX_HEADER_BYTES}; larger: 431 and close. */
+  readonly maxHeaderBytes?: number
+}
+
+/** The defaults of {@link HttpServerOptions}. */
+export const HTTP_SERVER_DEFAULTS: {
+  readonly headerTimeout: Duration.Input
+  readonly bodyTimeout: Duration.Input
+  readonly sendTimeout: Duration.Input
+  readonly maxHeaderBytes: number
+} = {
+  headerTimeout: "20 seconds",
+  bodyTimeout: "20 seconds",
+  sendTimeout: "60 seconds",
+  maxHeaderBytes: MAX_HEADER_BYTES,
+}
 
 const STATUS: Record<number, string> = {
   200: "OK",
   400: "Bad Request",
   404: "Not Found",
   405: "Method Not Allowed",
+  408: "Request Timeout",
   431: "Request Header Fields Too Large",
 }
 
@@ -175,103 +221,135 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
 /**
  * The connection handler of the HTTP/1.1 server (see the module docs): answers requests until the client closes,
- * asks to close, or sends something malformed. `stats` (optional) is updated as it goes.
+ * asks to close, sends something malformed, or is too slow (`options`). `stats` (optional) is updated as it goes.
  */
 export const httpHandler = (
   stats: HttpServerStats = httpServerStats(),
-): (conn: TcpConnection) => Effect.Effect<void, TcpError | HttpError> =>
-(conn) =>
-  Effect.gen(function* () {
-    stats.connections++
-    const reader = new ByteReader(conn)
-    const send = (s: string) => conn.write(encoder.encode(s))
-    const simple = (status: number, body: string, close: boolean, extra = "") => {
-      stats.requests++
-      stats.bodyBytes += body.length
-      return send(
-        `HTTP/1.1 ${status} ${STATUS[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n` +
-          `${extra}${close ? "Connection: close\r\n" : ""}\r\n${body}`,
-      )
-    }
-    while (true) {
-      const head = yield* reader.until(CRLFCRLF, MAX_HEADER_BYTES)
-      if (head === undefined) return
-      if (head === "TooLarge" || head.length > MAX_HEADER_BYTES) {
-        return yield* simple(431, "request head too large\n", true)
+  options: HttpServerOptions = {},
+): (conn: TcpConnection) => Effect.Effect<void, TcpError | HttpError> => {
+  const headerTimeout = options.headerTimeout ?? HTTP_SERVER_DEFAULTS.headerTimeout
+  const bodyTimeout = options.bodyTimeout ?? HTTP_SERVER_DEFAULTS.bodyTimeout
+  const sendTimeout = options.sendTimeout ?? HTTP_SERVER_DEFAULTS.sendTimeout
+  const maxHeaderBytes = options.maxHeaderBytes ?? HTTP_SERVER_DEFAULTS.maxHeaderBytes
+  return (conn) =>
+    Effect.gen(function* () {
+      stats.connections++
+      const reader = new ByteReader(conn)
+      // a write the client does not take in time aborts the connection (the handler fails: `serve` aborts it)
+      const write = (b: Uint8Array): Effect.Effect<void, TcpError | HttpError> =>
+        Effect.timeoutOrElse(conn.write(b), {
+          duration: sendTimeout,
+          orElse: () =>
+            Effect.suspend(() => {
+              stats.timeouts++
+              return Effect.fail(new HttpError({ message: "the client took no data for the send timeout" }))
+            }),
+        })
+      const send = (s: string) => write(encoder.encode(s))
+      const simple = (status: number, body: string, close: boolean, extra = "") => {
+        stats.requests++
+        stats.bodyBytes += body.length
+        return send(
+          `HTTP/1.1 ${status} ${STATUS[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n` +
+            `${extra}${close ? "Connection: close\r\n" : ""}\r\n${body}`,
+        )
       }
-      const lines = decoder.decode(head).split("\r\n")
-      const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/\S*|\*) HTTP\/1\.([01])$/.exec(lines[0])
-      if (m === null) return yield* simple(400, "malformed request line\n", true)
-      const [, method, target, minor] = m
-      const headers = new Map<string, string>()
-      let bad = false
-      for (const line of lines.slice(1)) {
-        const colon = line.indexOf(":")
-        const name = colon > 0 ? line.slice(0, colon) : ""
-        if (!TOKEN.test(name)) {
-          bad = true
-          break
+      /** A request head or body that did not arrive in time: 408 if part of a request is here, then close. */
+      const late = (partial: boolean) =>
+        Effect.suspend(() => {
+          stats.timeouts++
+          return partial ? simple(408, "request timeout\n", true) : Effect.void
+        })
+      while (true) {
+        const waited = yield* Effect.timeoutOption(reader.until(CRLFCRLF, maxHeaderBytes), headerTimeout)
+        if (Option.isNone(waited)) return yield* late(reader.buffered > 0)
+        const head = waited.value
+        if (head === undefined) return
+        if (head === "TooLarge" || head.length > maxHeaderBytes) {
+          return yield* simple(431, "request head too large\n", true)
         }
-        const key = name.toLowerCase()
-        const value = line.slice(colon + 1).trim()
-        headers.set(key, headers.has(key) ? `${headers.get(key)}, ${value}` : value)
-      }
-      if (bad) return yield* simple(400, "malformed header line\n", true)
-      if (headers.has("transfer-encoding")) return yield* simple(400, "request bodies must use Content-Length\n", true)
-      const cl = headers.get("content-length")
-      if (cl !== undefined) {
-        if (!/^\d{1,15}$/.test(cl)) return yield* simple(400, "bad Content-Length\n", true)
-        let left = Number(cl)
-        while (left > 0) {
-          const c = yield* reader.chunk(Math.min(left, 65536))
-          if (c === undefined) return
-          left -= c.length
-        }
-      }
-      const connection = (headers.get("connection") ?? "").toLowerCase()
-      const close = minor === "1" ? /\bclose\b/.test(connection) : !/\bkeep-alive\b/.test(connection)
-      const keep = close ? "" : minor === "0" ? "Connection: keep-alive\r\n" : ""
-      if (method !== "GET" && method !== "HEAD") {
-        yield* simple(405, "only GET and HEAD\n", close, `Allow: GET, HEAD\r\n${keep}`)
-      } else {
-        const path = target.split("?")[0]
-        const bytes = /^\/(bytes|chunked)\/(\d{1,13})$/.exec(path)
-        if (path === "/") {
-          const body = "vnetif: a userspace TCP/IP stack says hello\n"
-          stats.requests++
-          yield* send(
-            `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n${keep}` +
-              `${close ? "Connection: close\r\n" : ""}\r\n${method === "HEAD" ? "" : body}`,
-          )
-          if (method === "GET") stats.bodyBytes += body.length
-        } else if (bytes !== null) {
-          const n = Number(bytes[2])
-          const chunked = bytes[1] === "chunked"
-          stats.requests++
-          yield* send(
-            `HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n` +
-              `${chunked ? "Transfer-Encoding: chunked" : `Content-Length: ${n}`}\r\n${keep}` +
-              `${close ? "Connection: close\r\n" : ""}\r\n`,
-          )
-          if (method === "GET") {
-            const buf = new Uint8Array(65536)
-            for (let off = 0; off < n; off += buf.length) {
-              const part = buf.subarray(0, Math.min(buf.length, n - off))
-              fillBody(off, part)
-              if (chunked) yield* send(`${part.length.toString(16)}\r\n`)
-              yield* conn.write(part)
-              if (chunked) yield* conn.write(CRLF)
-              stats.bodyBytes += part.length
-            }
-            if (chunked) yield* send("0\r\n\r\n")
+        const lines = decoder.decode(head).split("\r\n")
+        const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/\S*|\*) HTTP\/1\.([01])$/.exec(lines[0])
+        if (m === null) return yield* simple(400, "malformed request line\n", true)
+        const [, method, target, minor] = m
+        const headers = new Map<string, string>()
+        let bad = false
+        for (const line of lines.slice(1)) {
+          const colon = line.indexOf(":")
+          const name = colon > 0 ? line.slice(0, colon) : ""
+          if (!TOKEN.test(name)) {
+            bad = true
+            break
           }
-        } else {
-          yield* simple(404, `no such resource: ${path}\n`, close, keep)
+          const key = name.toLowerCase()
+          const value = line.slice(colon + 1).trim()
+          headers.set(key, headers.has(key) ? `${headers.get(key)}, ${value}` : value)
         }
+        if (bad) return yield* simple(400, "malformed header line\n", true)
+        if (headers.has("transfer-encoding")) {
+          return yield* simple(400, "request bodies must use Content-Length\n", true)
+        }
+        const cl = headers.get("content-length")
+        if (cl !== undefined) {
+          if (!/^\d{1,15}$/.test(cl)) return yield* simple(400, "bad Content-Length\n", true)
+          let left = Number(cl)
+          const body = Effect.gen(function* () {
+            while (left > 0) {
+              const c = yield* reader.chunk(Math.min(left, 65536))
+              if (c === undefined) return false
+              left -= c.length
+            }
+            return true
+          })
+          const read = yield* Effect.timeoutOption(body, bodyTimeout)
+          if (Option.isNone(read)) return yield* late(true)
+          if (!read.value) return
+        }
+        const connection = (headers.get("connection") ?? "").toLowerCase()
+        const close = minor === "1" ? /\bclose\b/.test(connection) : !/\bkeep-alive\b/.test(connection)
+        const keep = close ? "" : minor === "0" ? "Connection: keep-alive\r\n" : ""
+        if (method !== "GET" && method !== "HEAD") {
+          yield* simple(405, "only GET and HEAD\n", close, `Allow: GET, HEAD\r\n${keep}`)
+        } else {
+          const path = target.split("?")[0]
+          const bytes = /^\/(bytes|chunked)\/(\d{1,13})$/.exec(path)
+          if (path === "/") {
+            const body = "vnetif: a userspace TCP/IP stack says hello\n"
+            stats.requests++
+            yield* send(
+              `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n${keep}` +
+                `${close ? "Connection: close\r\n" : ""}\r\n${method === "HEAD" ? "" : body}`,
+            )
+            if (method === "GET") stats.bodyBytes += body.length
+          } else if (bytes !== null) {
+            const n = Number(bytes[2])
+            const chunked = bytes[1] === "chunked"
+            stats.requests++
+            yield* send(
+              `HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n` +
+                `${chunked ? "Transfer-Encoding: chunked" : `Content-Length: ${n}`}\r\n${keep}` +
+                `${close ? "Connection: close\r\n" : ""}\r\n`,
+            )
+            if (method === "GET") {
+              const buf = new Uint8Array(65536)
+              for (let off = 0; off < n; off += buf.length) {
+                const part = buf.subarray(0, Math.min(buf.length, n - off))
+                fillBody(off, part)
+                if (chunked) yield* send(`${part.length.toString(16)}\r\n`)
+                yield* write(part)
+                if (chunked) yield* write(CRLF)
+                stats.bodyBytes += part.length
+              }
+              if (chunked) yield* send("0\r\n\r\n")
+            }
+          } else {
+            yield* simple(404, `no such resource: ${path}\n`, close, keep)
+          }
+        }
+        if (close) return
       }
-      if (close) return
-    }
-  })
+    })
+}
 
 // ------------------------------------------------------------------------------------------------ the client
 

@@ -17,7 +17,9 @@
  * ```
  * Options: `--tap NAME` (required; without it the example prints this help and exits 0), `--cidr A.B.C.D/N` (default
  * 10.99.0.2/24), `--gateway A.B.C.D`, `--mtu N` (default 1500), `--seconds N` (stop after N seconds; default: run until
- * Ctrl-C / SIGTERM). On exit it prints the device's counters. Bun needs nothing more; Deno needs `--allow-ffi` (`-A`).
+ * Ctrl-C / SIGTERM), `--http-timeout N` (seconds the HTTP server waits for a request head, keep-alive idle time
+ * included, and for a request body; default 20: a slowloris client is closed then). On exit it prints the device's
+ * counters. Bun needs nothing more; Deno needs `--allow-ffi` (`-A`).
  * Creating a TAP needs root (CAP_NET_ADMIN); attaching to one made with `ip tuntap add … user $USER` does not.
  *
  * @module
@@ -37,6 +39,7 @@ const HELP =
   `examples/tap.ts — a vnetif stack on a Linux TAP device (ping, ARP, UDP echo on port 7, HTTP on 80, iperf3 on 5201)
 
 usage: bun examples/tap.ts --tap NAME [--cidr 10.99.0.2/24] [--gateway A.B.C.D] [--mtu 1500] [--seconds N]
+                          [--http-timeout 20]
        deno run -A examples/tap.ts --tap NAME …
 
 Try it inside a network namespace, as root:
@@ -69,7 +72,11 @@ const program = (tap: string): Effect.Effect<void, unknown> =>
     )
     yield* stack.udp.listen(7, (d, socket) => Effect.ignore(socket.send(d.src, d.srcPort, d.data)))
     const http = httpServerStats()
-    yield* stack.tcp.serve(80, httpHandler(http))
+    const httpTimeout = option("http-timeout")
+    const limits = httpTimeout === undefined
+      ? {}
+      : { headerTimeout: `${Number(httpTimeout)} seconds`, bodyTimeout: `${Number(httpTimeout)} seconds` } as const
+    yield* stack.tcp.serve(80, httpHandler(http, limits))
     let iperfTests = 0
     yield* iperf3Server(stack.tcp, {
       onTest: (r) =>

@@ -16,12 +16,22 @@
  *   resolving) or from a request addressed to us (RFC 826's rule: the requester is about to talk to us). An
  *   unsolicited reply, or a gratuitous ARP (sender = target address: a host announcing its own, possibly new,
  *   address), creates nothing and is counted in `unsolicitedIgnored`.
- * - An existing entry is CONFIRMED (timer restarted) by any ARP packet from its address with the same MAC. A packet
- *   with ANOTHER MAC changes it only while the entry is no longer reachable (not confirmed for `reachableTime`,
- *   default 30 s, Linux's `base_reachable_time`); while reachable it is ignored and counted in `updatesIgnored`,
- *   whoever sends it (a gratuitous request claiming the gateway, a request for us, an unsolicited reply). A host
- *   that really moved is therefore reached again at the latest when its old entry expires (`timeout`) and the next
- *   datagram resolves it anew — the answer to that request is accepted.
+ * - An existing entry is CONFIRMED (timer restarted) by any ARP packet from its address with the same MAC.
+ * - A packet with ANOTHER MAC for an entry that is no longer reachable (not confirmed for `reachableTime`, default
+ *   30 s, Linux's `base_reachable_time`) replaces its MAC at once.
+ * - A packet with ANOTHER MAC for a REACHABLE entry, whoever sends it (a gratuitous request claiming the gateway, a
+ *   request for us, an unsolicited reply), is a claim that is VERIFIED before it is believed ("update only after
+ *   verification"): the entry keeps its MAC, and one ARP request for the address is sent unicast to the OLD MAC
+ *   (counted in `updatesProbed`). If the old MAC answers — or sends any ARP packet for the address — within
+ *   `verifyTimeout` (default 1 s), its host is alive: the entry stays and the claim is counted in `updatesIgnored`
+ *   (a poisoning attempt). If it stays silent, the claimed MAC replaces it (`updatesVerified`): a host re-created
+ *   with the same address and a new MAC is reached again after about a second, not after its entry expires. One
+ *   verification runs per address; repeated claims of the same MAC meanwhile join it, a claim of yet another MAC is
+ *   refused (`updatesIgnored`), and a verification whose entry changed, expired or was removed meanwhile ends
+ *   without effect (`updatesIgnored`). So a live host's entry cannot be taken over by claims: its own answer
+ *   to the probe defeats them. What remains (ARP has no authentication): a claim while the real host is silent
+ *   (down, or its answer suppressed) wins after `verifyTimeout`, and a claim for an entry that is no longer
+ *   reachable wins at once.
  * - `acceptUnsolicited: true` restores the trusting behaviour: any packet for us, and any gratuitous ARP, creates
  *   an entry, and any packet from a known address replaces its MAC at once (what Linux does for updates).
  * - Static entries are never changed by packets.
@@ -29,7 +39,8 @@
  * Bound (issue 15): at most `maxEntries` dynamic entries (default 1 024, ~280 B each); learning one more evicts the
  * least recently used (lookups and confirmations count as use), counted in `evictions`. Static entries are not
  * counted and never evicted; resolutions in progress are not entries (they are bounded by their timeout and
- * `pendingLimit`), and their answer is inserted as the most recently used entry.
+ * `pendingLimit`), and their answer is inserted as the most recently used entry. Verifications are bounded by the
+ * entries (at most one per entry, each a sleeping fiber for `verifyTimeout`).
  *
  * Resolution: `query(ip)` returns at once on a live entry; otherwise one resolution per address (shared by every
  * concurrent caller and by queued datagrams) sends a request, waits `retryInterval`, and repeats up to `retries`
@@ -104,8 +115,16 @@ export interface ArpStats {
    * (`acceptUnsolicited: false`).
    */
   readonly unsolicitedIgnored: number
-  /** Packets that would have changed the MAC of a reachable entry and were ignored (`acceptUnsolicited: false`). */
+  /**
+   * Claims of another MAC for a reachable entry that were refused (`acceptUnsolicited: false`), once per
+   * verification: the old MAC answered the probe (a poisoning attempt against a live host), or the entry changed or
+   * went away meanwhile; and claims of yet another MAC while a verification was running.
+   */
   readonly updatesIgnored: number
+  /** Verifications started: a claim of another MAC for a reachable entry sent one unicast request to the old MAC. */
+  readonly updatesProbed: number
+  /** MAC changes accepted after verification: the old MAC stayed silent for `verifyTimeout`. */
+  readonly updatesVerified: number
   /** Dynamic entries evicted (least recently used) to stay within `maxEntries`. */
   readonly evictions: number
 }
@@ -173,6 +192,14 @@ export const ArpErrorBase: TaggedErrorClass<"ArpError", ArpErrorFields> = Data.T
 /** The ARP layer's error. */
 export class ArpError extends ArpErrorBase {}
 
+/** A claim of another MAC for a reachable entry, being verified. */
+interface Verification {
+  /** The MAC the entry held when the claim arrived, probed with a unicast request. */
+  readonly oldMac: MacAddress
+  /** The claimed MAC, accepted if the old one stays silent for `verifyTimeout`. */
+  readonly candidate: MacAddress
+}
+
 const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet | Scope.Scope> =>
   Effect.gen(function* () {
     const config: ArpConfig = yield* decodeLayerConfig(
@@ -194,7 +221,10 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
       maxEntries: config.maxEntries,
       reachableTime: acceptUnsolicited ? 0 : config.reachableTime,
     })
+    const verifyTimeout = config.verifyTimeout
     const resolutions = new Map<Ipv4Address, Deferred.Deferred<MacAddress, ArpError>>()
+    /** Claims of another MAC for a reachable entry, being verified (at most one per address). */
+    const verifications = new Map<Ipv4Address, Verification>()
     const wake = yield* Queue.sliding<void>(1)
     const c = {
       requestsSent: 0,
@@ -210,6 +240,8 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
       sendErrors: 0,
       unsolicitedIgnored: 0,
       updatesIgnored: 0,
+      updatesProbed: 0,
+      updatesVerified: 0,
     }
     let evictionsBase = 0 // cache.evictions at the last resetStats
     const now = (): number => clock.currentTimeMillisUnsafe()
@@ -328,6 +360,42 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
       if (!resolutions.has(nextHop)) resolution(nextHop)
     }
 
+    /** The fiber of one verification: after `verifyTimeout`, the candidate replaces a still unchanged entry. */
+    const verifier = (ip: Ipv4Address, v: Verification): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        yield* Effect.sleep(verifyTimeout)
+        if (verifications.get(ip) !== v) return // the old MAC answered meanwhile (already counted)
+        verifications.delete(ip)
+        const t = now()
+        if (cache.peek(ip, t) === v.oldMac && cache.update(ip, v.candidate, t, true) === "changed") c.updatesVerified++
+        else c.updatesIgnored++ // the entry changed, expired or was removed meanwhile
+      })
+
+    /**
+     * A claim of `candidate` for the reachable entry of `ip` (which holds another MAC): starts a verification, i.e.
+     * one request unicast to the old MAC, unless one is running (then a claim of yet another MAC is refused).
+     */
+    const challenge = (ip: Ipv4Address, candidate: MacAddress, t: number): void => {
+      const running = verifications.get(ip)
+      if (running !== undefined) {
+        if (running.candidate !== candidate) c.updatesIgnored++
+        return
+      }
+      const oldMac = cache.peek(ip, t)
+      if (oldMac === undefined) return // not reachable after all: nothing to verify
+      const v: Verification = { oldMac, candidate }
+      verifications.set(ip, v)
+      c.updatesProbed++
+      sendArp(oldMac, {
+        operation: ArpOperation.Request,
+        senderHardwareAddr: mac,
+        senderProtocolAddr: address,
+        targetHardwareAddr: MacAddress.ZERO,
+        targetProtocolAddr: ip,
+      })
+      runFork(verifier(ip, v))
+    }
+
     const learned = (ip: Ipv4Address, hw: MacAddress, t: number): void => {
       const datagrams = cache.learn(ip, hw, t)
       Queue.offerUnsafe(wake, undefined)
@@ -367,8 +435,14 @@ const make = (input: ArpConfigInput): Effect.Effect<ArpShape, ArpError, Ethernet
         // the answer to a request of ours (a resolution and an entry never coexist, so this only ever creates)
         const solicited = isReply && forUs && cache.isPending(spa)
         const u = cache.update(spa, sha, t, acceptUnsolicited || solicited)
-        if (u === "refused") c.updatesIgnored++
-        else if (u === "absent") {
+        if (u === "refused") challenge(spa, sha, t)
+        else if (u === "confirmed") {
+          const v = verifications.get(spa)
+          if (v !== undefined && v.oldMac === sha) { // the old MAC is alive: the claim was a poisoning attempt
+            verifications.delete(spa)
+            c.updatesIgnored++
+          }
+        } else if (u === "absent") {
           if (solicited || (forUs && !isReply)) learned(spa, sha, t)
           else if (acceptUnsolicited && (forUs || gratuitous || cache.isPending(spa))) learned(spa, sha, t)
           else if (isReply || gratuitous) c.unsolicitedIgnored++

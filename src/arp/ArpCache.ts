@@ -153,6 +153,12 @@ export class ArpCache<P = Uint8Array> {
     return e.mac
   }
 
+  /** The MAC of the live entry for `ip` at `now` (static or dynamic), without counting it as a use. */
+  peek(ip: Ipv4Address, now: number): MacAddress | undefined {
+    const e = this.resolved.get(ip)
+    return e === undefined || now >= e.expiresAt ? undefined : e.mac
+  }
+
   /**
    * RFC 826 merge step under the update policy. For an existing dynamic entry: the same MAC confirms it (timer
    * restarted); another MAC replaces it when `force` is true or the entry was not confirmed within `reachableTime`

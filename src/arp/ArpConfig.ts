@@ -30,18 +30,29 @@ export type ArpConfigFields = {
    * Trust unsolicited ARP, default false (Linux's `arp_accept=0`). When false, an entry is created only from a reply
    * to a request of ours or from a request addressed to us; unsolicited replies and gratuitous ARP (a host announcing
    * its own address) create nothing, and a packet that would change the MAC of a reachable entry (see
-   * `reachableTime`) is ignored; both are counted (`unsolicitedIgnored`, `updatesIgnored`). When true, any packet
-   * for us and any gratuitous ARP creates an entry, and any packet from a known address replaces its MAC at once
-   * (the behaviour before issue 15; cache poisoning is then one packet away).
+   * `reachableTime`) takes effect only after verification (see `verifyTimeout`); both are counted
+   * (`unsolicitedIgnored`; `updatesIgnored` / `updatesVerified`). When true, any packet for us and any gratuitous ARP
+   * creates an entry, and any packet from a known address replaces its MAC at once (the behaviour before issue 15;
+   * cache poisoning is then one packet away).
    */
   readonly acceptUnsolicited: Schema.withDecodingDefaultKey<Schema.Boolean>
   /**
    * How long after its last confirmation (our request answered, or an ARP packet from the same MAC) an entry stays
    * reachable, default 30 000 ms (Linux's `base_reachable_time`, RFC 4861's REACHABLE_TIME). While reachable, its
-   * MAC is not changed by unsolicited packets; after that, until it expires, a packet from its address with another
-   * MAC replaces it (a host that really moved). Irrelevant when `acceptUnsolicited` is true.
+   * MAC is changed by an unsolicited packet only after verification (see `verifyTimeout`); after that, until it
+   * expires, a packet from its address with another MAC replaces it at once (a host that really moved). Irrelevant
+   * when `acceptUnsolicited` is true.
    */
   readonly reachableTime: Schema.withDecodingDefaultKey<Millis>
+  /**
+   * How long a claim of another MAC for a reachable entry waits for the old MAC to answer, default 1 000 ms (Linux's
+   * `retrans_time`). The claim starts a verification: one ARP request is sent, unicast, to the old MAC; if the old
+   * MAC answers (or sends any ARP packet for the address) within this time, the entry stays and the claim is counted
+   * in `updatesIgnored` (a poisoning attempt against a live host); if not, the entry takes the new MAC (counted in
+   * `updatesVerified`: a host that really changed its MAC, e.g. re-created with the same address). Irrelevant when
+   * `acceptUnsolicited` is true.
+   */
+  readonly verifyTimeout: Schema.withDecodingDefaultKey<Millis>
   /**
    * Most dynamic entries held, 1..1 000 000, default 1 024. Learning one more evicts the least recently used dynamic
    * entry (counted in `evictions`); static entries never count and are never evicted, and resolutions in progress
@@ -60,6 +71,7 @@ export const ArpConfig: Schema.Struct<ArpConfigFields> = Schema.Struct({
   announce: Schema.Boolean.pipe(withDefault(true)),
   acceptUnsolicited: Schema.Boolean.pipe(withDefault(false)),
   reachableTime: Millis.pipe(withDefault(30_000)),
+  verifyTimeout: Millis.pipe(withDefault(1_000)),
   maxEntries: int(1, 1_000_000).pipe(withDefault(1024)),
 })
 

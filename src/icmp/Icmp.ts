@@ -2,7 +2,8 @@
  * The ICMPv4 service: answers echo requests, pings, sends rate-limited error messages on behalf of the other
  * layers, and reports the error messages it receives.
  *
- * Echo: a request addressed to this host is answered with the same identifier, sequence number and data (RFC 792);
+ * Echo: a request addressed to this host is answered with the same identifier, sequence number and data (RFC 792),
+ * whatever its code (RFC 792 says 0; like Linux, this host answers any code and copies it into the reply);
  * requests to a broadcast or multicast address are ignored and counted (RFC 1122 §3.2.2.6 allows it; Linux does the
  * same by default). `ping(dst)` sends one request and measures the round trip with `Clock` (nanosecond clock, so a
  * sub-millisecond RTT is not rounded to 0; under `TestClock` it is the virtual time). The timeout (default 10 s)
@@ -300,7 +301,8 @@ const make = (input: IcmpConfigInput): Effect.Effect<IcmpShape, IcmpError, Ipv4 
           }
           c.echoRequestsReceived++
           c.echoRepliesSent++
-          send(d.src, { _tag: "EchoReply", ident: m.ident, seqNo: m.seqNo, data: m.data })
+          // any code is answered, and copied into the reply, as Linux does (RFC 792 says 0; be liberal)
+          send(d.src, { _tag: "EchoReply", code: m.code ?? 0, ident: m.ident, seqNo: m.seqNo, data: m.data })
           return Effect.void
         }
         case "EchoReply": {

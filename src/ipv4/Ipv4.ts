@@ -13,8 +13,9 @@
  * bare datagram is built and handed to `Arp.enqueue`, which frames and sends it once the neighbour answers (bounded,
  * dropped and counted on timeout). A datagram above the MTU is filled once into a scratch buffer and copied into
  * fragments of `floor((mtu − 20) / 8) × 8` payload bytes, each sent the same way, unless `dontFragment` is set
- * (→ "MessageTooLong"). Every datagram gets the next value of a per-stack identification counter (starting at a
- * random value). Datagrams to this host's own address or 127/8 never touch the wire: they go on a bounded loopback
+ * (→ "MessageTooLong"). Every datagram gets an identification that reveals nothing about the traffic to other hosts
+ * (`Identification.ts`: RFC 7739 §5.3, counters in buckets chosen by a keyed hash of source, destination and
+ * protocol, as Linux does; never one global counter, which would make the stack an idle-scan "zombie"). Datagrams to this host's own address or 127/8 never touch the wire: they go on a bounded loopback
  * queue (overflow dropped and counted) that a fiber of the layer drains through the receive path — never on the
  * sender's stack, so a handler that answers cannot recurse into its caller.
  *
@@ -23,10 +24,11 @@
  * bytes after the total length are ignored; datagrams not addressed to us (own address, limited or directed
  * broadcast, 224.0.0.1) are dropped and counted (`notForUs`); so are datagrams with a martian source (`badSource`,
  * RFC 1122 §3.2.1.3): our own address, loopback 127/8, the limited or directed broadcast, multicast 224/4, class E
- * 240/4 and 0/8 (except 0.0.0.0 → 255.255.255.255, a host learning its address). A datagram we send to ourselves
- * never passes this check (it takes the loopback queue), so only spoofed ones are dropped: one SYN or UDP datagram
- * from our own address and port to ourselves (the "land" attack) would otherwise make the stack answer itself
- * without end. A datagram whose loose or strict source route (RFC 791 §3.1, LSRR/SSRR) still has hops left is
+ * 240/4 and 0/8 (except 0.0.0.0 → 255.255.255.255, a host learning its address), each reason also counted on its
+ * own (`badSourceOwn`, `…Loopback`, `…ThisNetwork`, `…Multicast`, `…Reserved`, `…Broadcast`). A datagram we send
+ * to ourselves never passes this check (it takes the loopback queue), so only spoofed ones are dropped: one SYN or
+ * UDP datagram from our own address and port to ourselves (the "land" attack) would otherwise make the stack answer
+ * itself without end. A datagram whose loose or strict source route (RFC 791 §3.1, LSRR/SSRR) still has hops left is
  * addressed to another host through us; a host does not forward, so it is dropped (`sourceRouted`) as Linux does,
  * never answered as if we were the final destination; a finished route is delivered, a malformed option list is
  * `malformed` (options are walked only when the header has any). Fragments go to the reassembler
@@ -43,7 +45,7 @@
  * Implements: RFC 791 §3.1–§3.2 (header, fragmentation, reassembly; an unfinished source route is dropped, not
  * honoured), RFC 1122 §3.2.1 (a host silently discards bad versions, bad checksums, datagrams not for it; §3.2.1.3
  * martian source addresses; §3.2.1.7 TTL; §3.3.1 routing to a gateway; §3.3.2 reassembly), RFC 894 (IPv4 over
- * Ethernet), RFC 6864 (identification per datagram).
+ * Ethernet), RFC 6864 (identification per datagram), RFC 7739 §5.3 (unpredictable identification).
  *
  * @module
  */
@@ -76,11 +78,13 @@ import { Ipv4Address } from "../wire/Ipv4Address.ts"
 import { Icmpv4DstUnreachableCode } from "../wire/Icmpv4.ts"
 import { IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr } from "../wire/Ipv4.ts"
 import type { MacAddress } from "../wire/MacAddress.ts"
-import { Reassembler, type ReassemblyStats } from "./Reassembly.ts"
+import { Ipv4Identification } from "./Identification.ts"
+import type { Ipv4Stats } from "./Ipv4Stats.ts"
+import { Reassembler } from "./Reassembly.ts"
 import {
   acceptsDestination,
-  isBadSource,
   makeRoute,
+  martianSource,
   type NextHop,
   nextHop,
   type Route,
@@ -89,6 +93,7 @@ import {
 import { decodeLayerConfig } from "../util/Config.ts"
 import type { TaggedErrorClass } from "../util/TaggedErrorClass.ts"
 import { Ipv4Config, type Ipv4ConfigInput } from "./Ipv4Config.ts"
+export type { Ipv4Stats } from "./Ipv4Stats.ts"
 
 export {
   Ipv4AddressInput,
@@ -117,47 +122,6 @@ export type Ipv4Handler = (datagram: Ipv4Datagram) => Effect.Effect<void> | NoEn
  * (2 protocol unreachable, 3 port unreachable). Called synchronously on the receive path.
  */
 export type Ipv4UnreachableHandler = (code: number, datagram: Ipv4Datagram) => void
-
-/** Counters of the IPv4 layer (a snapshot). */
-export interface Ipv4Stats {
-  /** Packets received from Ethernet. */
-  readonly rxPackets: number
-  /** Datagrams handed to a protocol handler. */
-  readonly rxDelivered: number
-  /** Datagrams sent (each counts once, however many fragments). */
-  readonly txDatagrams: number
-  /** Frames sent (fragments count one each). */
-  readonly txFrames: number
-  /** Datagrams that failed to send. */
-  readonly txErrors: number
-  /** Packets dropped for a bad header checksum. */
-  readonly badChecksum: number
-  /** Packets dropped as truncated, wrong version or malformed. */
-  readonly malformed: number
-  /** Packets dropped because they are not addressed to this host. */
-  readonly notForUs: number
-  /**
-   * Packets from the wire dropped for a martian source (RFC 1122 §3.2.1.3): our own address, 127/8, the limited or
-   * directed broadcast, 224/4, 240/4, or 0/8 (0.0.0.0 to 255.255.255.255 excepted).
-   */
-  readonly badSource: number
-  /** Packets dropped for an unfinished loose or strict source route (LSRR/SSRR with hops left; RFC 791 §3.1). */
-  readonly sourceRouted: number
-  /** Datagrams dropped because no handler is registered for their protocol. */
-  readonly unknownProtocol: number
-  /** Fragments received. */
-  readonly fragmentsReceived: number
-  /** Datagrams delivered locally (to this host's own address). */
-  readonly loopback: number
-  /** Local datagrams dropped because the loopback queue was full. */
-  readonly loopbackDrops: number
-  /** Bytes currently held by the reassembly buffer. */
-  readonly reassemblyBytes: number
-  /** Datagrams currently being reassembled. */
-  readonly reassemblyDatagrams: number
-  /** Counters of the reassembler. */
-  readonly reassembly: ReassemblyStats
-}
 
 /** The IPv4 service. */
 export interface Ipv4Shape {
@@ -286,7 +250,12 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
     const loopbackQueue = yield* Queue.bounded<Ipv4Datagram>(LOOPBACK_QUEUE)
     const handlers = new Map<number, Ipv4Handler>()
     let unreachable: Ipv4UnreachableHandler | undefined = undefined
-    let identification = yield* Random.nextIntBetween(0, 0xffff)
+    const random = yield* Random.Random
+    const rand32 = (): number => Math.floor(random.nextDoubleUnsafe() * 4294967296) >>> 0
+    const identification = new Ipv4Identification(
+      { k0: rand32(), k1: rand32(), seed: [rand32(), rand32(), rand32(), rand32()] },
+      clock.currentTimeMillisUnsafe(),
+    )
     const c = {
       rxPackets: 0,
       rxDelivered: 0,
@@ -297,6 +266,12 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
       malformed: 0,
       notForUs: 0,
       badSource: 0,
+      badSourceOwn: 0,
+      badSourceLoopback: 0,
+      badSourceThisNetwork: 0,
+      badSourceMulticast: 0,
+      badSourceReserved: 0,
+      badSourceBroadcast: 0,
       sourceRouted: 0,
       unknownProtocol: 0,
       fragmentsReceived: 0,
@@ -346,8 +321,10 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
       }
       // martian sources (RFC 1122 §3.2.1.3): only here, on the wire path; the loopback queue delivers our own
       // datagrams without passing this check
-      if (isBadSource(route, r.srcAddr, r.dstAddr)) {
+      const martian = martianSource(route, r.srcAddr, r.dstAddr)
+      if (martian !== undefined) {
         c.badSource++
+        c[`badSource${martian}`]++
         return Effect.void
       }
       // an LSRR/SSRR route with hops left is for another host: a host that does not forward drops it (Linux does,
@@ -502,8 +479,7 @@ const make = (input: Ipv4ConfigInput): Effect.Effect<Ipv4Shape, Ipv4Error, Ether
       }
       const hop = nextHop(route, dst)
       if (hop._tag === "NoRoute") return fail("NoRoute", hop.message)
-      identification = (identification + 1) & 0xffff
-      const id = identification
+      const id = identification.next(src, dst, protocol, clock.currentTimeMillisUnsafe())
       if (hop._tag === "Local") {
         const buf = new Uint8Array(IPV4_HEADER_LEN + payloadLen)
         emitHeader(buf, src, dst, protocol, payloadLen, ttl, id, dontFragment, false, 0)

@@ -112,15 +112,35 @@ export const isGroupDestination = (route: Route, dst: Ipv4Address): boolean =>
   dst === Ipv4Address.BROADCAST || dst === route.broadcast || Ipv4Address.isMulticast(dst)
 
 /**
- * True when `src` is not a valid source of a datagram to `dst` received from the wire (a martian source, RFC 1122
- * §3.2.1.3; the rules Linux applies in `ip_route_input_slow`): this host's own address (a datagram we send to
- * ourselves never reaches the wire; one that arrives from it is spoofed, the "land" attack), loopback 127/8, the
- * limited or directed broadcast, multicast 224/4, class E 240/4, and "this network" 0/8 — except 0.0.0.0 to the
- * limited broadcast, which a host that does not know its address yet sends (DHCP/BOOTP, §3.2.1.3 (a)).
+ * Why a source address is martian (see {@link martianSource}); each reason has its own counter in `Ipv4Stats`.
+ * - `"Own"`: this host's own address (a datagram we send to ourselves never reaches the wire: the "land" attack);
+ * - `"Loopback"`: 127/8;
+ * - `"ThisNetwork"`: 0/8 ("this network"), except 0.0.0.0 to the limited broadcast;
+ * - `"Multicast"`: 224/4;
+ * - `"Reserved"`: 240/4 (class E), which holds the limited broadcast 255.255.255.255;
+ * - `"Broadcast"`: the directed broadcast of our subnet.
  */
-export const isBadSource = (route: Route, src: Ipv4Address, dst: Ipv4Address): boolean => {
+export type MartianSource = "Own" | "Loopback" | "ThisNetwork" | "Multicast" | "Reserved" | "Broadcast"
+
+/**
+ * Why `src` is not a valid source of a datagram to `dst` received from the wire (a martian source, RFC 1122
+ * §3.2.1.3; the rules Linux applies in `ip_route_input_slow`), or `undefined` when it is valid: this host's own
+ * address (a datagram we send to ourselves never reaches the wire; one that arrives from it is spoofed, the "land"
+ * attack), loopback 127/8, "this network" 0/8 — except 0.0.0.0 to the limited broadcast, which a host that does not
+ * know its address yet sends (DHCP/BOOTP, §3.2.1.3 (a)) —, multicast 224/4, class E 240/4 (with the limited
+ * broadcast) and our directed broadcast, checked in that order. Allocation-free (the reasons are string literals).
+ */
+export const martianSource = (route: Route, src: Ipv4Address, dst: Ipv4Address): MartianSource | undefined => {
   const top = src >>> 24
-  // top >= 0xe0 is 224/4 (multicast) and 240/4 (class E), which holds 255.255.255.255
-  return src === route.address || top === 127 || top >= 0xe0 || src === route.broadcast ||
-    (top === 0 && !(src === 0 && dst === Ipv4Address.BROADCAST))
+  if (src === route.address) return "Own"
+  if (top === 127) return "Loopback"
+  if (top === 0) return src === 0 && dst === Ipv4Address.BROADCAST ? undefined : "ThisNetwork"
+  if (top >= 0xf0) return "Reserved"
+  if (top >= 0xe0) return "Multicast"
+  if (src === route.broadcast) return "Broadcast"
+  return undefined
 }
+
+/** True when `src` is a martian source of a datagram to `dst` ({@link martianSource} gives the reason). */
+export const isBadSource = (route: Route, src: Ipv4Address, dst: Ipv4Address): boolean =>
+  martianSource(route, src, dst) !== undefined

@@ -5,7 +5,8 @@
  * Implements: RFC 792 (message formats: Echo / Echo Reply type 8/0 with identifier, sequence number and data;
  * Destination Unreachable type 3 and Time Exceeded type 11 with a code and the quoted internet header + 64 bits of
  * the original datagram; the checksum over the whole ICMP message), RFC 1122 §3.2.2 (unknown types are silently
- * discarded: here `Unsupported`), RFC 1812 §4.3.2.3 (a router may quote more than 8 bytes: `data` is taken as is).
+ * discarded: here `Unsupported`; an echo with a nonzero code is accepted, as Linux does), RFC 1812 §4.3.2.3 (a
+ * router may quote more than 8 bytes: `data` is taken as is).
  *
  * Invariants: after `Icmpv4Packet.parse` succeeds the 8-byte header is present; the message extends to the end of
  * the buffer (the IPv4 layer hands over a payload already trimmed to total length). The 4 "rest of header" bytes
@@ -172,6 +173,11 @@ export class Icmpv4Packet {
 export interface Icmpv4EchoRequest {
   /** Discriminant. */
   readonly _tag: "EchoRequest"
+  /**
+   * The code: RFC 792 says 0, and absent means 0 (parse sets it only when nonzero). A receiver is liberal: Linux
+   * answers any code, and echoes it back in the reply.
+   */
+  readonly code?: number
   /** Identifier. */
   readonly ident: number
   /** Sequence number. */
@@ -184,6 +190,8 @@ export interface Icmpv4EchoRequest {
 export interface Icmpv4EchoReply {
   /** Discriminant. */
   readonly _tag: "EchoReply"
+  /** The code: 0 when absent (parse sets it only when nonzero); Linux copies the request's code into its reply. */
+  readonly code?: number
   /** Identifier (copied from the request). */
   readonly ident: number
   /** Sequence number (copied from the request). */
@@ -221,7 +229,7 @@ const TYPE_OF = { EchoRequest: 8, EchoReply: 0, DstUnreachable: 3, TimeExceeded:
 export const Icmpv4Repr: {
   /**
    * Reads a checked message: `BadChecksum` when `caps.icmpv4` says verify and the sum is wrong; `Unsupported` for
-   * other types, echo with a nonzero code, or codes out of range.
+   * other types or error codes out of range (an echo's nonzero code is kept in `code`).
    */
   readonly parse: (packet: Icmpv4Packet, caps: ChecksumCapabilities) => Result.Result<Icmpv4Repr, WireError>
   /** Bytes written by `emit`: 8 + data length. */
@@ -238,13 +246,21 @@ export const Icmpv4Repr: {
     switch (type) {
       case 8:
       case 0: {
-        if (code !== 0) return fail("Unsupported", `ICMPv4 echo with code ${code} (expected 0)`)
-        const repr: Icmpv4Repr = {
-          _tag: type === 8 ? "EchoRequest" : "EchoReply",
-          ident: packet.echoIdent(),
-          seqNo: packet.echoSeqNo(),
-          data: packet.data(),
-        }
+        // RFC 792 says code 0; any other is accepted (RFC 1122 §1.2.2: be liberal in what you accept, as Linux is)
+        const repr: Icmpv4Repr = code === 0
+          ? {
+            _tag: type === 8 ? "EchoRequest" : "EchoReply",
+            ident: packet.echoIdent(),
+            seqNo: packet.echoSeqNo(),
+            data: packet.data(),
+          }
+          : {
+            _tag: type === 8 ? "EchoRequest" : "EchoReply",
+            code,
+            ident: packet.echoIdent(),
+            seqNo: packet.echoSeqNo(),
+            data: packet.data(),
+          }
         return Result.succeed(repr)
       }
       case 3: {
@@ -272,7 +288,7 @@ export const Icmpv4Repr: {
       w16(buf, 4, 0) // unused
       w16(buf, 6, 0)
     } else {
-      buf[F.CODE] = 0
+      buf[F.CODE] = repr.code ?? 0
       w16(buf, F.ECHO_IDENT, repr.ident)
       w16(buf, F.ECHO_SEQNO, repr.seqNo)
     }

@@ -2,7 +2,9 @@
  * Tests of the ARP service against a raw switch port: replies, learning (merge rule), resolution through a port
  * that answers, the exact retry schedule and timeout under TestClock, shared resolutions, expiry, static entries,
  * the announcement on start, and the queue of datagrams waiting for a resolution (the request sent before `enqueue`
- * returns, framed with the learned MAC after the reply — never a zero MAC —, bounded, dropped on timeout).
+ * returns, framed with the learned MAC after the reply — never a zero MAC —, bounded, dropped on timeout), and the
+ * policy against poisoning (issue 15: no entries from unsolicited ARP; a claim of another MAC for a reachable entry
+ * verified with a unicast probe to the old MAC, accepted only if it stays silent; the LRU bound).
  *
  * @module
  */
@@ -334,6 +336,10 @@ const resolveThrough = (
     return yield* Fiber.join(q)
   })
 
+/** True for an ARP request for `target` sent unicast to `dst` (a verification probe). */
+const isProbe = (f: Uint8Array, dst: MacAddress, target: Ipv4Address): boolean =>
+  parseEth(f)?.dst === dst && parseArp(f)?.operation === 1 && parseArp(f)?.targetProtocolAddr === target
+
 describe("Arp: hostile traffic (issue 15)", () => {
   it("an unsolicited reply creates no entry, nor does a gratuitous announcement; both are counted", () =>
     run(withSwitch(() =>
@@ -349,25 +355,83 @@ describe("Arp: hostile traffic (issue 15)", () => {
       })
     )))
 
-  it("a gratuitous request or unsolicited reply claiming a fresh entry's address with another MAC is ignored", () =>
-    run(withSwitch(() =>
+  it("a poisoning attempt against a live host is rejected: a unicast probe to the old MAC, whose answer keeps it", () =>
+    runTest(withSwitch(() =>
       Effect.gen(function* () {
         const raw = yield* rawPort()
         const { arp, eth } = yield* arpOnSwitch({ announce: false })
         assert.equal(yield* resolveThrough(arp, raw, eth.mac, GATEWAY), raw.mac)
+        // three claims of the gateway's address by another MAC: gratuitous request, unsolicited reply, request for us
         yield* raw.send(arpFrame({ op: 1, senderMac: ATTACKER, senderIp: GATEWAY, targetIp: GATEWAY }))
         yield* raw.send(arpFrame({ op: 2, senderMac: ATTACKER, senderIp: GATEWAY, targetMac: eth.mac, targetIp: US }))
         yield* raw.send(arpFrame({ op: 1, senderMac: ATTACKER, senderIp: GATEWAY, targetIp: US }))
         yield* pollUntil(arp.stats, (s) => s.requestsReceived === 2 && s.repliesReceived === 2, "all received")
+        // the verification: ONE request for the gateway, unicast to the MAC the entry holds
+        const probe = yield* raw.next((f) => isProbe(f, raw.mac, GATEWAY), "the unicast probe to the old MAC")
+        const p = parseArp(probe)!
+        assert.equal(p.senderHardwareAddr, eth.mac)
+        assert.equal(p.senderProtocolAddr, US)
+        assert.equal(p.targetHardwareAddr, MacAddress.ZERO)
+        assert.equal(raw.count((f) => isProbe(f, raw.mac, GATEWAY)), 1, "one probe for the three claims")
+        assert.equal(arp.lookup(GATEWAY), raw.mac, "unchanged while verifying")
+        // the real gateway is alive: it answers
+        yield* raw.send(arpFrame({ op: 2, senderMac: raw.mac, senderIp: GATEWAY, targetMac: eth.mac, targetIp: US }))
+        yield* pollUntil(arp.stats, (s) => s.updatesIgnored === 1, "the claim refused")
+        yield* TestClock.adjust("10 seconds")
         assert.equal(arp.lookup(GATEWAY), raw.mac, "the gateway's entry is unchanged")
         const s = yield* arp.stats
-        assert.equal(s.updatesIgnored, 3)
+        assert.equal(s.updatesProbed, 1)
+        assert.equal(s.updatesIgnored, 1)
+        assert.equal(s.updatesVerified, 0)
         assert.equal(s.unsolicitedIgnored, 0)
-        // the same MAC still confirms it
+        // the same MAC still confirms it, and starts nothing
         yield* raw.send(arpFrame({ op: 1, senderMac: raw.mac, senderIp: GATEWAY, targetIp: GATEWAY }))
         yield* pollUntil(arp.stats, (s) => s.requestsReceived === 3, "confirmation received")
         assert.equal(arp.lookup(GATEWAY), raw.mac)
-        assert.equal((yield* arp.stats).updatesIgnored, 3)
+        assert.equal((yield* arp.stats).updatesProbed, 1)
+      })
+    )))
+
+  it("a host that really changed its MAC (old one silent) is accepted after verifyTimeout, not before", () =>
+    runTest(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp, eth } = yield* arpOnSwitch({ announce: false, verifyTimeout: "250 millis" })
+        assert.equal(yield* resolveThrough(arp, raw, eth.mac, GATEWAY), raw.mac)
+        yield* TestClock.adjust("5 seconds") // still reachable (30 s)
+        const moved = 0x02aa00000003 as MacAddress
+        yield* raw.send(arpFrame({ op: 1, senderMac: moved, senderIp: GATEWAY, targetIp: GATEWAY }))
+        yield* raw.next((f) => isProbe(f, raw.mac, GATEWAY), "the unicast probe to the old MAC")
+        // another MAC claiming the address during the verification is refused at once
+        yield* raw.send(arpFrame({ op: 1, senderMac: ATTACKER, senderIp: GATEWAY, targetIp: GATEWAY }))
+        yield* pollUntil(arp.stats, (s) => s.updatesIgnored === 1, "the second claimant refused")
+        yield* TestClock.adjust("249 millis")
+        assert.equal(arp.lookup(GATEWAY), raw.mac, "not before verifyTimeout")
+        yield* TestClock.adjust("1 millis")
+        yield* yieldUntil(() => arp.lookup(GATEWAY) === moved, "the new MAC accepted")
+        const s = yield* arp.stats
+        assert.equal(s.updatesProbed, 1)
+        assert.equal(s.updatesVerified, 1)
+        assert.equal(s.updatesIgnored, 1)
+        // the new MAC is now the one that is verified: the old one claiming the address back is probed in turn
+        yield* raw.send(arpFrame({ op: 1, senderMac: raw.mac, senderIp: GATEWAY, targetIp: GATEWAY }))
+        yield* raw.next((f) => isProbe(f, moved, GATEWAY), "a probe to the new MAC")
+      })
+    )))
+
+  it("the default verifyTimeout is 1 s", () =>
+    runTest(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const { arp, eth } = yield* arpOnSwitch({ announce: false })
+        assert.equal(yield* resolveThrough(arp, raw, eth.mac, GATEWAY), raw.mac)
+        const moved = 0x02aa00000004 as MacAddress
+        yield* raw.send(arpFrame({ op: 2, senderMac: moved, senderIp: GATEWAY, targetMac: eth.mac, targetIp: US }))
+        yield* raw.next((f) => isProbe(f, raw.mac, GATEWAY), "the unicast probe to the old MAC")
+        yield* TestClock.adjust("999 millis")
+        assert.equal(arp.lookup(GATEWAY), raw.mac)
+        yield* TestClock.adjust("1 millis")
+        yield* yieldUntil(() => arp.lookup(GATEWAY) === moved, "accepted after 1 s")
       })
     )))
 
@@ -395,17 +459,23 @@ describe("Arp: hostile traffic (issue 15)", () => {
         assert.equal(yield* resolveThrough(arp, raw, eth.mac, GATEWAY), raw.mac)
         yield* TestClock.adjust("9999 millis")
         yield* raw.send(arpFrame({ op: 1, senderMac: ATTACKER, senderIp: GATEWAY, targetIp: GATEWAY }))
-        yield* pollUntil(arp.stats, (s) => s.updatesIgnored === 1, "ignored while reachable")
+        yield* pollUntil(arp.stats, (s) => s.updatesProbed === 1, "verified while reachable")
         assert.equal(arp.lookup(GATEWAY), raw.mac)
         yield* TestClock.adjust("1 millis")
         const moved = 0x02aa00000002 as MacAddress
         yield* raw.send(arpFrame({ op: 1, senderMac: moved, senderIp: GATEWAY, targetIp: GATEWAY }))
-        yield* yieldUntil(() => arp.lookup(GATEWAY) === moved, "a host that moved is accepted once stale")
+        yield* yieldUntil(() => arp.lookup(GATEWAY) === moved, "a host that moved is accepted at once once stale")
+        // the verification of ATTACKER's claim ends without effect: the entry changed meanwhile
+        yield* TestClock.adjust("1 second")
+        yield* pollUntil(arp.stats, (s) => s.updatesIgnored === 1, "the stale verification refused")
+        assert.equal(arp.lookup(GATEWAY), moved)
         // after expiry, a new resolution: its answer creates the entry again
         yield* TestClock.adjust("60 seconds")
         assert.equal(arp.lookup(GATEWAY), undefined)
         assert.equal(yield* resolveThrough(arp, raw, eth.mac, GATEWAY), raw.mac)
-        assert.equal((yield* arp.stats).updatesIgnored, 1)
+        const s = yield* arp.stats
+        assert.equal(s.updatesIgnored, 1)
+        assert.equal(s.updatesVerified, 0)
       })
     )))
 

@@ -30,6 +30,17 @@ describe("ArpCache", () => {
     assert.equal(c.nextExpiry(), undefined)
   })
 
+  it("peek reads a live entry without making it the most recently used", () => {
+    const c = new ArpCache({ timeout: 1000, pendingLimit: 2, maxEntries: 2 })
+    c.learn(IP1, M1, 0)
+    c.learn(IP2, M2, 0)
+    assert.equal(c.peek(IP1, 999), M1)
+    assert.equal(c.peek(IP1, 1000), undefined, "expired")
+    c.learn(0x0a000003 as Ipv4Address, M1, 10) // evicts the least recently used: IP1, peek did not count as use
+    assert.equal(c.lookup(IP1, 10), undefined)
+    assert.equal(c.lookup(IP2, 10), M2)
+  })
+
   it("merge only refreshes existing entries (RFC 826)", () => {
     const c = new ArpCache({ timeout: 1000, pendingLimit: 2 })
     assert.equal(c.merge(IP1, M1, 0), false)

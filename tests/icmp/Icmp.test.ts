@@ -1,7 +1,7 @@
 /**
  * Tests of the ICMP service: ping between two stacks (RTT from Clock), typed ping failures (Timeout under
  * TestClock, Unreachable after ARP fails or on a Destination Unreachable), the echo server (identifier, sequence
- * and data copied; broadcast echo ignored), port unreachable for a closed UDP port (quoting the original header
+ * and data copied; any code answered and copied, as Linux does; broadcast echo ignored), port unreachable for a closed UDP port (quoting the original header
  * and 8 bytes) and its token-bucket rate limit, protocol unreachable, and the token bucket itself.
  *
  * @module
@@ -15,7 +15,7 @@ import { IcmpError } from "../../src/icmp/Icmp.ts"
 import { TokenBucket } from "../../src/icmp/TokenBucket.ts"
 import { Stack } from "../../src/Stack.ts"
 import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
-import { Icmpv4Repr } from "../../src/wire/Icmpv4.ts"
+import { Icmpv4Packet, Icmpv4Repr } from "../../src/wire/Icmpv4.ts"
 import { IpProtocol } from "../../src/wire/Ipv4.ts"
 import {
   assertBytes,
@@ -24,6 +24,7 @@ import {
   ipv4Frame,
   ipv4Packet,
   parseIcmp,
+  parseIpv4,
   pattern,
   pollUntil,
   rawPort,
@@ -135,6 +136,37 @@ describe("Icmp: echo server", () => {
         assert.equal(r.icmp.seqNo, 7)
         assertBytes(r.icmp.data, data, "echo data")
         assert.ok(r.checksumOk, "ICMP checksum computed (capabilities: all)")
+      })
+    )))
+
+  it("answers an echo request with a nonzero code, copying the code into the reply (as Linux does)", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const raw = yield* rawPort()
+        const s = yield* Stack.make({ cidr: "10.0.0.2/24", checksum: "all", arp: { announce: false } })
+        yield* s.arp.addStatic(RAW, raw.mac)
+        const codes = [7, 255, 0]
+        for (let i = 0; i < codes.length; i++) {
+          const payload = echoRequest(0x4242, i, pattern(20, i))
+          payload[1] = codes[i] // RFC 792 says 0; nmap's OS probes send other codes
+          new Icmpv4Packet(payload).fillChecksum()
+          yield* raw.send(ipv4Frame(s.mac, raw.mac, { src: RAW, dst: B, protocol: IpProtocol.Icmp, payload }))
+          const f = yield* raw.next(
+            (f) => parseIpv4(f)?.repr.protocol === IpProtocol.Icmp && parseIpv4(f)!.payload[0] === 0,
+            `the reply to code ${codes[i]}`,
+          )
+          const reply = parseIpv4(f)!.payload
+          assert.equal(reply[1], codes[i], "the request's code, copied")
+          const r = parseIcmp(f)!
+          assert.ok(r.checksumOk)
+          assert.ok(r.icmp._tag === "EchoReply")
+          assert.equal(r.icmp.ident, 0x4242)
+          assert.equal(r.icmp.seqNo, i)
+          assertBytes(r.icmp.data, pattern(20, i), "echo data")
+        }
+        const st = yield* s.icmp.stats
+        assert.equal(st.echoRepliesSent, 3)
+        assert.equal(st.malformed, 0)
       })
     )))
 

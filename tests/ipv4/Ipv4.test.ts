@@ -3,7 +3,8 @@
  * (NoRoute, MessageTooLong), header checksum verification, destination and source filtering, fragmentation between
  * two stacks, reassembly from a raw port (loss → no delivery and the timeout frees memory under TestClock,
  * overlaps rejected), trailing bytes after the total length, handler fields, local delivery, and source routes
- * (an unfinished LSRR/SSRR dropped and counted, a finished one delivered).
+ * (an unfinished LSRR/SSRR dropped and counted, a finished one delivered), and the identification of sent datagrams
+ * (RFC 7739 §5.3: datagrams to one host do not move what another sees; deterministic under a seeded Random).
  *
  * @module
  */
@@ -13,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { TestClock } from "effect/testing"
 import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
 import { Arp } from "../../src/arp/Arp.ts"
 import { Ethernet } from "../../src/ethernet/Ethernet.ts"
 import { Ipv4 } from "../../src/ipv4/Ipv4.ts"
@@ -25,6 +27,7 @@ import { toEffect } from "../../src/util/Transmit.ts"
 import { Stack } from "../../src/Stack.ts"
 import { ChecksumCapabilities } from "../../src/wire/Checksum.ts"
 import { EtherType } from "../../src/wire/Ethernet.ts"
+import type { Ipv4Address } from "../../src/wire/Ipv4Address.ts"
 import { IpProtocol, Ipv4Packet } from "../../src/wire/Ipv4.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"
 import {
@@ -46,6 +49,7 @@ import {
   runTest,
   udpDatagram,
   withSwitch,
+  yieldUntil,
 } from "../support/TestDevice.ts"
 
 /** TCP's MSS as the contract gives it: path MTU − IP header − TCP header. */
@@ -451,6 +455,71 @@ describe("Ipv4: source routes (RFC 791 §3.1)", () => {
         assert.equal(after.sourceRouted, 2)
         assert.equal((yield* s.udp.stats).rxDatagrams, 1, "only the finished route reached UDP")
         assert.equal(raw.count((f) => parseIpv4(f) !== undefined), 0, "nothing answered")
+      })
+    )))
+})
+
+describe("Ipv4: identification (RFC 7739 §5.3, issue 15)", () => {
+  const X = ip("10.0.0.5")
+  const Y = ip("10.0.0.6")
+
+  /** Sends one datagram (protocol 253) to each address of `plan` in order, under TestClock and Random seeded with
+   * `seed`; returns the (destination, identification) of each as seen on the wire. */
+  const idsOnWire = (seed: string, plan: ReadonlyArray<Ipv4Address>) =>
+    runTest(
+      withSwitch(() =>
+        Effect.gen(function* () {
+          const raw = yield* rawPort()
+          const s = yield* Stack.make({ cidr: "10.0.0.2/24", arp: { announce: false } })
+          yield* s.arp.addStatic(X, raw.mac)
+          yield* s.arp.addStatic(Y, raw.mac)
+          for (let i = 0; i < plan.length; i++) {
+            assert.equal(s.ipv4.transmit(plan[i], 253, 2, (p) => p.set([i >> 8, i & 0xff])), undefined)
+          }
+          const ours = () => raw.frames.map(parseIpv4).filter((p) => p !== undefined && p.repr.protocol === 253)
+          yield* yieldUntil(() => ours().length === plan.length, "every datagram on the wire")
+          return ours().map((p) => [p!.repr.dstAddr, p!.repr.identification] as const)
+        })
+      ).pipe(Random.withSeed(seed)),
+    )
+
+  it("datagrams to one host do not advance the identifications another host sees (no idle-scan zombie)", async () => {
+    const plan = [Y, ...Array.from({ length: 50 }, () => X), Y]
+    const got = await idsOnWire("ids", plan)
+    assert.deepEqual(got.map(([d]) => d), plan, "sent in order")
+    const y = got.filter(([d]) => d === Y).map(([, id]) => id)
+    assert.equal(y[1], (y[0] + 1) & 0xffff, "Y sees successive identifications despite 50 datagrams to X between")
+    const x = got.filter(([d]) => d === X).map(([, id]) => id)
+    for (let i = 1; i < x.length; i++) assert.equal(x[i], (x[i - 1] + 1) & 0xffff, "X's identifications advance")
+  })
+
+  it("is deterministic under a seeded Random, and another seed gives other identifications", async () => {
+    const plan = [X, Y, X, Y, X]
+    const a = await idsOnWire("seed-1", plan)
+    assert.deepEqual(await idsOnWire("seed-1", plan), a)
+    assert.notDeepEqual(await idsOnWire("seed-2", plan), a)
+  })
+
+  it("fragmented datagrams to one host get distinct identifications and reassemble intact", () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const a = yield* Stack.make({ cidr: "10.0.0.1/24" })
+        const b = yield* Stack.make({ cidr: "10.0.0.2/24" })
+        const got: Array<{ id: number; payload: Uint8Array }> = []
+        yield* b.ipv4.register(253, (d) => {
+          got.push({ id: d.identification, payload: d.payload.slice() })
+          return Effect.void
+        })
+        for (let i = 0; i < 4; i++) {
+          const data = pattern(4000, i)
+          yield* toEffect(a.ipv4.transmit(B, 253, data.length, (p) => p.set(data)))
+        }
+        yield* yieldUntil(() => got.length === 4, "four reassembled datagrams")
+        for (let i = 0; i < 4; i++) assertBytes(got[i].payload, pattern(4000, i), `datagram ${i}`)
+        assert.equal(new Set(got.map((g) => g.id)).size, 4, "four identifications")
+        const st = yield* b.ipv4.stats
+        assert.equal(st.fragmentsReceived, 12)
+        assert.equal(st.reassemblyDatagrams, 0)
       })
     )))
 })

@@ -10,6 +10,7 @@ import {
   acceptsDestination,
   isBadSource,
   makeRoute,
+  martianSource,
   multicastMac,
   nextHop,
   validateRoute,
@@ -69,6 +70,25 @@ describe("Routing", () => {
     for (const a of ["10.0.0.9", "10.0.0.0", "1.0.0.0", "126.255.255.255", "128.0.0.1", "223.255.255.254"]) {
       assert.ok(!isBadSource(r, ip(a), me), a)
     }
+  })
+
+  it("names the reason of each martian source", () => {
+    const me = ip("10.0.0.2")
+    const cases: ReadonlyArray<readonly [string, string | undefined]> = [
+      ["10.0.0.2", "Own"],
+      ["127.0.0.1", "Loopback"],
+      ["0.0.0.1", "ThisNetwork"],
+      ["0.0.0.0", "ThisNetwork"],
+      ["224.0.0.1", "Multicast"],
+      ["239.255.255.255", "Multicast"],
+      ["240.0.0.1", "Reserved"],
+      ["255.255.255.255", "Reserved"],
+      ["10.0.0.255", "Broadcast"],
+      ["10.0.0.9", undefined],
+    ]
+    for (const [a, reason] of cases) assert.equal(martianSource(r, ip(a), me), reason, a)
+    assert.equal(martianSource(r, ip("0.0.0.0"), ip("255.255.255.255")), undefined, "DHCP")
+    assert.equal(martianSource(makeRoute(ip("10.0.0.2"), 31), ip("10.0.0.3"), me), undefined, "/31: no broadcast")
   })
 
   it("/31 and /32 have no directed broadcast", () => {

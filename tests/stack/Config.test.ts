@@ -113,6 +113,7 @@ describe("Config: defaults live in the Schemas", () => {
         announce: true,
         acceptUnsolicited: false,
         reachableTime: 30_000,
+        verifyTimeout: 1_000,
         maxEntries: 1024,
       })
       assert.deepEqual(cfg.ipv4, {
@@ -142,6 +143,7 @@ describe("Config: defaults live in the Schemas", () => {
       announce: true,
       acceptUnsolicited: false,
       reachableTime: 30_000,
+      verifyTimeout: 1_000,
       maxEntries: 1024,
     })
     const ipv4 = ok(decodeConfig(Ipv4Config, { cidr: "10.0.0.2/24", gateway: "10.0.0.1" }))

@@ -2,7 +2,7 @@
  * Hostile traffic at the stack level (issue 15), injected from a raw switch port under TestClock: one spoofed TCP SYN
  * from our own address and port to itself (the "land" attack) and one spoofed UDP datagram to an echo service from a
  * martian source (own address, 127/8, broadcasts, multicast, class E, 0/8) get no answer at all — no frame on the
- * wire, nothing delivered, nothing looped back — and each is counted in `ipv4.badSource`. A normal datagram is still
+ * wire, nothing delivered, nothing looped back — and each is counted in `ipv4.badSource` and in the counter of its reason (`badSourceOwn`, …). A normal datagram is still
  * echoed, 0.0.0.0 → 255.255.255.255 (a host learning its address) is still delivered, and a datagram the stack sends
  * to its own address still arrives through the loopback queue.
  *
@@ -55,6 +55,17 @@ const syn = (src: Ipv4Address, srcPort: number, dst: Ipv4Address, dstPort: numbe
   return b
 }
 
+/** The per-reason martian counters of `Ipv4Stats`; they add up to `badSource`. */
+const REASONS = [
+  "badSourceOwn",
+  "badSourceLoopback",
+  "badSourceThisNetwork",
+  "badSourceMulticast",
+  "badSourceReserved",
+  "badSourceBroadcast",
+] as const
+type ReasonCounter = typeof REASONS[number]
+
 /** Lets virtual time pass (20 s) with real macrotasks in between, so any loop or timer would have run. */
 const settle = Effect.gen(function* () {
   for (let i = 0; i < 20; i++) {
@@ -77,6 +88,7 @@ describe("Stack: martian sources (RFC 1122 §3.2.1.3)", () => {
         yield* settle
         const st = yield* s.ipv4.stats
         assert.equal(st.badSource, 1, "counted as a martian source")
+        assert.equal(st.badSourceOwn, 1, "counted as our own address")
         assert.equal(st.rxDelivered, 0, "not delivered to TCP")
         assert.equal(st.loopback, 0, "nothing sent to ourselves")
         assert.equal(st.txDatagrams, 0, "nothing sent at all")
@@ -93,26 +105,35 @@ describe("Stack: martian sources (RFC 1122 §3.2.1.3)", () => {
         const raw = yield* rawPort()
         const s = yield* Stack.make(CONFIG)
         yield* s.udp.listen(7, (d, socket) => Effect.ignore(socket.send(d.src, d.srcPort, d.data)))
-        const martians: ReadonlyArray<readonly [string, string]> = [
-          ["10.0.0.2", "10.0.0.2"], // our own address, port 7 → port 7
-          ["10.0.0.2", "10.0.0.255"], // our own address, to our broadcast
-          ["127.0.0.1", "10.0.0.2"],
-          ["255.255.255.255", "10.0.0.2"],
-          ["10.0.0.255", "10.0.0.2"], // our subnet's directed broadcast
-          ["224.0.0.1", "10.0.0.2"],
-          ["240.0.0.1", "10.0.0.2"],
-          ["0.0.0.1", "10.0.0.2"],
-          ["0.0.0.0", "10.0.0.2"], // 0.0.0.0 only to the limited broadcast
+        const martians: ReadonlyArray<readonly [string, string, ReasonCounter]> = [
+          ["10.0.0.2", "10.0.0.2", "badSourceOwn"], // our own address, port 7 → port 7
+          ["10.0.0.2", "10.0.0.255", "badSourceOwn"], // our own address, to our broadcast
+          ["127.0.0.1", "10.0.0.2", "badSourceLoopback"],
+          ["127.255.255.254", "10.0.0.255", "badSourceLoopback"],
+          ["255.255.255.255", "10.0.0.2", "badSourceReserved"], // the limited broadcast
+          ["10.0.0.255", "10.0.0.2", "badSourceBroadcast"], // our subnet's directed broadcast
+          ["224.0.0.1", "10.0.0.2", "badSourceMulticast"],
+          ["239.255.255.255", "10.0.0.2", "badSourceMulticast"],
+          ["240.0.0.1", "10.0.0.2", "badSourceReserved"],
+          ["0.0.0.1", "10.0.0.2", "badSourceThisNetwork"],
+          ["0.0.0.1", "255.255.255.255", "badSourceThisNetwork"], // only 0.0.0.0 may send to the limited broadcast
+          ["0.0.0.0", "10.0.0.2", "badSourceThisNetwork"], // 0.0.0.0 only to the limited broadcast
         ]
+        const expected: Record<ReasonCounter, number> = Object.fromEntries(
+          REASONS.map((k) => [k, 0]),
+        ) as Record<ReasonCounter, number>
         for (let i = 0; i < martians.length; i++) {
-          const [from, to] = martians[i]
+          const [from, to, reason] = martians[i]
           const src = ip(from)
           const dst = ip(to)
           const payload = udpDatagram(src, dst, 7, 7, pattern(8))
           yield* raw.send(ipv4Frame(s.mac, raw.mac, { src, dst, protocol: IpProtocol.Udp, payload }))
           const st = yield* pollUntil(s.ipv4.stats, (x) => x.rxPackets === i + 1, `datagram from ${from}`)
           assert.equal(st.badSource, i + 1, `${from} → ${to} counted as a martian source`)
+          expected[reason]++
+          for (const k of REASONS) assert.equal(st[k], expected[k], `${from} → ${to}: ${k}`)
         }
+        for (const k of REASONS) assert.ok(expected[k] > 0, `${k} exercised`)
         yield* settle
         const st = yield* s.ipv4.stats
         assert.equal(st.rxDelivered, 0, "none delivered")
@@ -136,7 +157,9 @@ describe("Stack: martian sources (RFC 1122 §3.2.1.3)", () => {
         assert.equal(echo.ip.dstAddr, RAW)
         assert.equal(echo.udp.dstPort, 4000)
         assertBytes(echo.udp.payload, data, "echoed data")
-        assert.equal((yield* s.ipv4.stats).badSource, martians.length)
+        const after = yield* s.ipv4.stats
+        assert.equal(after.badSource, martians.length)
+        assert.equal(REASONS.reduce((n, k) => n + after[k], 0), after.badSource, "the reasons add up to the total")
       })
     )))
 

@@ -44,7 +44,6 @@ describe("Icmpv4Packet / Icmpv4Repr", () => {
   it("rejects short messages, unknown types and codes", () => {
     assert.equal(reason(Icmpv4Packet.parse(new Uint8Array(7))), "Truncated")
     assert.equal(reason(Icmpv4Repr.parse(raw("0d00 0000 0000 0000"), ALL)), "Unsupported") // timestamp request
-    assert.equal(reason(Icmpv4Repr.parse(raw("0801 0000 0001 0002"), ALL)), "Unsupported") // echo code 1
     assert.equal(reason(Icmpv4Repr.parse(raw("0310 0000 0000 0000"), ALL)), "Unsupported") // unreachable code 16
     assert.equal(reason(Icmpv4Repr.parse(raw("0b02 0000 0000 0000"), ALL)), "Unsupported") // time exceeded code 2
     assert.equal(reason(Icmpv4Repr.parse(raw("0b01 0000 0000 0000"), ALL)), "success")
@@ -58,6 +57,18 @@ describe("Icmpv4Packet / Icmpv4Repr", () => {
     assert.equal(reason(Icmpv4Repr.parse(p, ALL)), "BadChecksum")
     assert.equal(reason(Icmpv4Repr.parse(p, OFF)), "success")
     assert.equal(reason(Icmpv4Repr.parse(p, { ...ALL, icmpv4: "tx" })), "success")
+  })
+
+  it("accepts an echo with a nonzero code (kept in `code`, absent for 0) and emits the code it is given", () => {
+    const r = Result.getOrThrow(Icmpv4Repr.parse(raw("0801 0000 0001 0002"), ALL))
+    assert.deepEqual(r, { _tag: "EchoRequest", code: 1, ident: 1, seqNo: 2, data: new Uint8Array(0) })
+    const reply = Result.getOrThrow(Icmpv4Repr.parse(raw("00ff 0000 0003 0004"), ALL))
+    assert.ok(reply._tag === "EchoReply" && reply.code === 255)
+    assert.equal("code" in Result.getOrThrow(Icmpv4Repr.parse(raw("0800 0000 0001 0002"), ALL)), false)
+    const b = emit({ _tag: "EchoReply", code: 9, ident: 1, seqNo: 2, data: hex("61") }, ALL)
+    assert.deepEqual(Array.from(b.subarray(0, 2)), [0, 9])
+    assert.equal(new Icmpv4Packet(b).checksum(), naiveChecksum(zeroField(b, 2)))
+    assert.equal(emit({ _tag: "EchoRequest", ident: 1, seqNo: 2, data: hex("61") }, ALL)[1], 0, "absent: code 0")
   })
 
   it("emits the checksum only when caps say so; error messages zero the unused word", () => {
