@@ -110,7 +110,7 @@ const dataRows = (md: string): Array<string> =>
   md.split("\n").filter((l) => /^\|\s*\d/.test(l)).map((l) => l.split("|").slice(1, -1).map((x) => x.trim()).join("|"))
 
 describe("TCP netsim grid", () => {
-  it(`loss × delay × buffer, ${BYTES / 1024} KiB each, matches grid.expected.md`, async () => {
+  it(`loss × delay × buffer, ${BYTES / 1024} KiB each, matches grid.expected.md`, { timeout: 60_000 }, async () => {
     const cells: Array<Cell> = []
     for (const loss of LOSSES) {
       for (const delay of DELAYS) {
