@@ -3,7 +3,7 @@
  * our stack on a TAP (the lab of `_lab.ts`: the kernel 10.99.0.1, our stack 10.99.0.2 serving HTTP on port 80),
  * while `curl` in the same namespace fetches from our HTTP server again and again. Every curl succeeds during the
  * flood, byte-exact. Two floods:
- * - from the kernel's own address, with the kernel's RSTs (its answers to SYN-ACKs it never asked for) dropped by
+ * - from the kernel's address (curl uses a second one), with the kernel's RSTs (its answers to SYN-ACKs it never asked for) dropped by
  *   nftables inside the namespace — a true half-open flood, the half-open queue full for the whole run;
  * - from random spoofed sources (`--rand-source`): our stack has no route back to them and drops its SYN-ACKs.
  * The listener's counters show the cookies; its half-open queue stays at its limit; the capture (without the flood's
@@ -15,7 +15,7 @@ import { after, describe, it } from "node:test"
 import assert from "node:assert/strict"
 import * as Effect from "effect/Effect"
 import { bodySha256, httpHandler, httpServerStats } from "../../examples/_http.ts"
-import { assertClean, type Lab, OURS, withTapLab } from "./_lab.ts"
+import { assertClean, KERNEL, type Lab, OURS, withTapLab } from "./_lab.ts"
 import { announceSkip, cleanupAll, needs, RUNTIME } from "./_netns.ts"
 
 const SKIP = needs({ tools: ["tshark", "ping", "nstat", "curl", "hping3", "nft", "sha256sum", "timeout"], tap: true })
@@ -23,6 +23,8 @@ announceSkip("synflood-tap.test.ts", SKIP)
 after(cleanupAll)
 
 const FLOOD_SECONDS = 5
+/** The kernel's second address, curl's (hping3 uses the first, 10.99.0.1). */
+const CURL_FROM = "10.99.0.3"
 const BODY = 100_000
 /** Captures everything but the flood: no SYN to port 80 and no SYN-ACK from it (curl's handshakes go too). */
 const NOT_THE_FLOOD = "not (tcp dst port 80 and tcp[13] == 2) and not (tcp src port 80 and tcp[13] == 18)"
@@ -55,7 +57,13 @@ const floodWhileFetching = (lab: Lab, extra: ReadonlyArray<string>) =>
     const stats = httpServerStats()
     const listener = yield* lab.stack.tcp.serve(80, httpHandler(stats))
     const url = `http://${OURS}/bytes/${BODY}`
-    const curl = () => lab.ns.exec(["sh", "-c", `curl -sS --max-time 20 ${url} | sha256sum`], { timeoutMs: 30_000 })
+    // curl from an address of its own: hping3's raw SYNs use source ports the kernel does not know are taken, so a
+    // curl from the same address could pick the 4-tuple of a flood connection (and meet its SYN-ACKs)
+    lab.ns.ip("addr", "add", `${CURL_FROM}/24`, "dev", lab.dev)
+    const curl = () =>
+      lab.ns.exec(["sh", "-c", `curl -sS --interface ${CURL_FROM} --max-time 20 ${url} | sha256sum`], {
+        timeoutMs: 30_000,
+      })
     // before the flood: the server works
     const first = yield* Effect.promise(curl)
     assert.equal(first.stdout.split(" ")[0], bodySha256(BODY), first.stderr)
@@ -122,12 +130,14 @@ describe("SYN flood over TAP: hping3 against our stack while curl fetches", () =
           // inside the namespace only, so the flood's connections stay half-open on our side
           lab.ns.execSync("nft", "add", "table", "inet", "synflood")
           lab.ns.execSync("nft", "add chain inet synflood out { type filter hook output priority 0; }")
-          lab.ns.execSync("nft", `add rule inet synflood out ip daddr ${OURS} tcp flags & (rst | ack) == rst drop`)
-          const r = yield* floodWhileFetching(lab, [])
-          assert.equal(r.maxHalfOpen, 128, "the half-open queue was full")
-          return r
+          lab.ns.execSync(
+            "nft",
+            `add rule inet synflood out ip saddr ${KERNEL} ip daddr ${OURS} tcp flags & (rst | ack) == rst drop`,
+          )
+          return yield* floodWhileFetching(lab, [])
         }), { captureFilter: NOT_THE_FLOOD })
       check("half-open flood", result)
+      assert.equal(result.maxHalfOpen, 128, "the half-open queue was full")
       assertClean(report)
     },
   )
