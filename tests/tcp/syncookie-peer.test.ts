@@ -255,4 +255,21 @@ describe("SYN cookies: a full half-open queue does not lock out a real client", 
         assert.equal(s.synsAccepted, 2)
       })
     )))
+
+  it("the knobs: synCookies defaults to auto, synBacklog to the backlog; bad values are refused", () =>
+    runTest(withSwitch(() =>
+      Effect.gen(function* () {
+        const stack = yield* Stack.make({ cidr: "10.0.0.1/24" })
+        assert.equal(stack.tcp.config.synCookies, "auto")
+        assert.equal(stack.tcp.config.synBacklog, undefined)
+        const bad = Stack.make({ cidr: "10.0.0.5/24", tcp: { synCookies: "sometimes" as "auto" } })
+        const e = yield* Effect.flip(bad)
+        assert.match(e.message, /synCookies/)
+        const reason = (o: TcpListenOptions) =>
+          Effect.map(Effect.flip(Effect.scoped(stack.tcp.listen(80, o))), (x) => x.reason)
+        assert.equal(yield* reason({ synBacklog: 0 }), "InvalidArgument")
+        assert.equal(yield* reason({ synBacklog: 1.5 }), "InvalidArgument")
+        assert.equal(yield* reason({ synCookies: "maybe" as "auto" }), "InvalidArgument")
+      })
+    )))
 })
