@@ -33,12 +33,22 @@ import { TcpError } from "./TcpError.ts"
 
 /** Counters of a listener (a snapshot). */
 export interface TcpListenerStats {
-  /** SYNs that created a connection. */
+  /** SYNs that created a half-open connection. */
   readonly synsAccepted: number
-  /** SYNs dropped because the backlog was full. */
+  /** SYNs dropped: the accept queue was full, or the half-open queue with `synCookies: "never"`. */
   readonly synsDropped: number
   /** SYNs with FIN set, dropped without a reply (never legitimate; Linux drops them too). */
   readonly synFinDropped: number
+  /** SYN-ACKs sent with a SYN cookie, keeping no state (RFC 4987 §3.6). */
+  readonly synCookiesSent: number
+  /** ACKs whose SYN cookie checked: connections created from a cookie. */
+  readonly synCookiesOk: number
+  /** ACKs checked as cookie ACKs whose cookie did not check (answered with a RST, as to a closed port). */
+  readonly synCookiesFailed: number
+  /** SYNs and valid cookie ACKs dropped because the accept queue was full (Linux's ListenOverflows). */
+  readonly listenOverflows: number
+  /** Half-open (SYN-RECEIVED) connections now. */
+  readonly halfOpen: number
   /** Connections handed to the application. */
   readonly accepted: number
   /** Connections waiting in the accept queue. */
@@ -140,6 +150,11 @@ export const listenerHandle = (l: ListenerRec): TcpListener => {
       synsAccepted: core.stats.synsAccepted,
       synsDropped: core.stats.synsDropped,
       synFinDropped: core.stats.synFinDropped,
+      synCookiesSent: core.stats.synCookiesSent,
+      synCookiesOk: core.stats.synCookiesOk,
+      synCookiesFailed: core.stats.synCookiesFailed,
+      listenOverflows: core.stats.listenOverflows,
+      halfOpen: core.synQueue.size,
       accepted: l.accepted,
       pending: core.acceptQueue.length,
     })),

@@ -14,7 +14,7 @@
 import * as Effect from "effect/Effect"
 import type { Conn } from "./Connection.ts"
 import type { Network, TcpAddress } from "./Network.ts"
-import type { TcpRepr } from "./Segment.ts"
+import { TcpFlags, type TcpRepr } from "./Segment.ts"
 
 /** Counters of the send side. */
 export interface OutputStats {
@@ -53,11 +53,11 @@ export class Output {
     return Effect.void
   }
 
-  /** Sends a segment that belongs to no connection (a RST, a listener's reply); a failure is counted. */
+  /** Sends a segment that belongs to no connection (a RST, a listener's cookie SYN-ACK); a failure is counted. */
   sendRaw(dst: TcpAddress, segment: TcpRepr): Effect.Effect<void> {
     const stats = this.stats
     stats.segmentsOut++
-    stats.resetsSent++
+    if (segment.flags & TcpFlags.RST) stats.resetsSent++
     if (this.network.transmit(dst, segment) !== undefined) stats.txErrors++
     return Effect.void
   }

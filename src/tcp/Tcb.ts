@@ -443,6 +443,23 @@ export class Tcb {
     return tcb
   }
 
+  /**
+   * Passive open from a SYN cookie (`SynCookie.ts`): `syn` is the peer's SYN as the cookie restores it, and our
+   * SYN-ACK (ISS `init.iss`, window `window`) was sent by a listener that kept no state. The TCB is in SYN-RECEIVED
+   * with that SYN-ACK counted as sent; the caller then hands it the cookie ACK with {@link input}, which establishes it
+   * like any other. The SYN-ACK's send time is unknown, so without timestamps the handshake gives no RTT sample
+   * (as after a retransmitted SYN-ACK, Karn).
+   */
+  static fromCookie(syn: TcpRepr, init: TcbInit, window: number, now: number): Tcb {
+    const tcb = Tcb.accept(syn, init, now)
+    tcb.synNeeded = false
+    tcb.sndNxt = seqAdd(tcb.iss, 1)
+    tcb.sndMax = tcb.sndNxt
+    tcb.rcvAdvRight = seqAdd(tcb.rcvNxt, window)
+    tcb.synRetries = 1
+    return tcb
+  }
+
   // ------------------------------------------------------------------------------------------------ application API
 
   /** Queue bytes for sending; returns how many were accepted (0 = buffer full, -1 = sending is over). */

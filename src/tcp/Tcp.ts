@@ -13,8 +13,9 @@
  * Receive (on the network layer's reader fiber, plain TypeScript per segment): the segment is parsed (malformed and
  * bad-checksum segments are dropped and counted), looked up by its 4-tuple, handed to the TCB with `input`, and the
  * TCB is polled once for that frame, so the ACKs of a batch coalesce in the core's delayed-ACK logic. A segment for
- * no connection goes to the listener of its port (which may create a TCB in SYN-RECEIVED), otherwise it is answered
- * with a RST (RFC 9293 §3.10.7.1; not rate-limited).
+ * no connection goes to the listener of its port (which may create a TCB in SYN-RECEIVED, answer with a stateless
+ * SYN-cookie SYN-ACK, or create an established TCB from a cookie ACK), otherwise it is answered with a RST (RFC 9293
+ * §3.10.7.1; not rate-limited).
  *
  * Wake-ups: after every poll the service drains the core's signals ({@link TcbSignal}) — Closed takes the connection
  * out of the table and its Scope; Established wakes the listener of a passive open; every signal resumes exactly
@@ -24,14 +25,16 @@
  * F a keyed 32-bit mixing hash (Murmur3 finaliser rounds) of the 4-tuple with a 128-bit secret drawn from Effect's
  * `Random` when the layer is built. F is not a cryptographic PRF (the RFC suggests MD5): enough for a virtual LAN
  * and for tests that replay with a seeded `Random`, not a defence against an on-path attacker. Timestamp offsets
- * (RFC 7323 §5.4) and ephemeral ports (49152–65535, RFC 6335) come from `Random`. Time comes from `Clock` (a
+ * (RFC 7323 §5.4) and ephemeral ports (49152–65535, RFC 6335) come from `Random`. The SYN-cookie key (SipHash-2-4,
+ * 128 bits, see `SynCookie.ts`) is drawn from `Random` when the first cookie is made or checked. Time comes from `Clock` (a
  * monotonic clamp of `currentTimeMillis`), so the whole service runs under `TestClock`.
  *
  * Lifetimes: `connect` ties the connection to the caller's Scope; a listener lives as long as its Scope and closes
  * the connections it accepted. Closing the stack (the Tcp layer's Scope) aborts every connection (RST to the peers),
  * fails every waiting application fiber with "Closed", closes the listeners, and interrupts the timer fiber.
  *
- * Implements: RFC 9293 (via the core), RFC 6528 (ISN), RFC 6335 §6 (ephemeral ports), RFC 1122 §4.2.2.13 (closing).
+ * Implements: RFC 9293 (via the core), RFC 6528 (ISN), RFC 4987 §3.6 (SYN cookies, in the core's `Listener`), RFC
+ * 6335 §6 (ephemeral ports), RFC 1122 §4.2.2.13 (closing).
  *
  * @module
  */
@@ -70,6 +73,7 @@ import {
 } from "./Listening.ts"
 import { makeNetwork, type TcpAddress, type TcpNetworkService } from "./Network.ts"
 import { Output } from "./Output.ts"
+import { SynCookies } from "./SynCookie.ts"
 import { Tcb, TcbSignal } from "./Tcb.ts"
 import {
   decodeSocketOptions,
@@ -206,6 +210,8 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkServi
     const clock = yield* Clock.Clock
     const random = yield* Random.Random
     const secret = [0, 0, 0, 0].map(() => random.nextIntUnsafe() >>> 0)
+    /** SYN cookies of every listener; keyed from `Random` on first use (a stack that never needs one draws nothing). */
+    const cookieJar = new SynCookies(() => random.nextIntUnsafe())
     const demux = new Demux<Conn, ListenerRec>()
     const scopes = new ScopeBinding()
     let shutdown = false
@@ -303,7 +309,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkServi
       const l = demux.listener(seg.dstPort)
       if (l !== undefined && l.open) {
         nextIss = isn(src, seg.dstPort, seg.srcPort, t)
-        const r = l.core.input(seg, t)
+        const r = l.core.input(seg, t, src)
         nextIss = undefined
         if (r._tag === "Created") {
           c.passiveOpens++
@@ -409,6 +415,14 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkServi
         if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535) {
           return yield* invalid(`backlog must be an integer in 1..65535, got ${backlog}`)
         }
+        const synBacklog = options?.synBacklog ?? config.synBacklog ?? backlog
+        if (!Number.isInteger(synBacklog) || synBacklog < 1 || synBacklog > 65535) {
+          return yield* invalid(`synBacklog must be an integer in 1..65535, got ${synBacklog}`)
+        }
+        const mode = options?.synCookies ?? config.synCookies
+        if (mode !== "auto" && mode !== "always" && mode !== "never") {
+          return yield* invalid(`synCookies must be "auto", "always" or "never", got ${String(mode)}`)
+        }
         let p = port
         if (p === 0) {
           for (let i = 0; i < 64 && (p === 0 || demux.listener(p) !== undefined); i++) {
@@ -420,6 +434,8 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkServi
         }
         const core = new Listener(p, listenerRandom, {
           backlog,
+          synBacklog,
+          cookies: { mode, jar: cookieJar, localAddress: net.address },
           tcb: options === undefined ? defaultTcb : tcbConfigOf(config, net.mss(undefined), opts),
         })
         const l = new ListenerRec(core, p)

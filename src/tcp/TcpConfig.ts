@@ -20,6 +20,9 @@ const bufferSize: Schema.Int = int(1024, 1 << 28)
 const mssClamp: Schema.Int = int(64, 65495)
 const delayedAck: Millis = millis(200)
 const congestion: Schema.Literals<readonly ["newreno", "cubic"]> = Schema.Literals(["newreno", "cubic"] as const)
+const synCookies: Schema.Literals<readonly ["auto", "always", "never"]> = Schema.Literals(
+  ["auto", "always", "never"] as const,
+)
 
 /** Schema of the keepalive tunables (RFC 1122 §4.2.3.6). */
 export const TcpKeepaliveConfig: Schema.Struct<{
@@ -64,6 +67,8 @@ export const TcpConfig: Schema.Struct<{
   readonly maxOutOfOrderRanges: Schema.withDecodingDefaultKey<Schema.Int>
   readonly challengeAckLimit: Schema.withDecodingDefaultKey<Schema.Int>
   readonly backlog: Schema.withDecodingDefaultKey<Schema.Int>
+  readonly synBacklog: Schema.optional<Schema.Int>
+  readonly synCookies: Schema.withDecodingDefaultKey<Schema.Literals<readonly ["auto", "always", "never"]>>
   readonly closeTimeout: Schema.withDecodingDefaultKey<Millis>
   readonly finWait2Timeout: Schema.withDecodingDefaultKey<Millis>
 }> = Schema.Struct({
@@ -107,8 +112,16 @@ export const TcpConfig: Schema.Struct<{
   maxOutOfOrderRanges: int(1, 4096).pipe(withDefault(32)),
   /** Challenge ACKs per second and connection, RFC 5961 §7; default 100. */
   challengeAckLimit: int(0, 1_000_000).pipe(withDefault(100)),
-  /** Listen backlog: half-open + not yet accepted connections per listener; default 128. */
+  /** Listen backlog: established connections waiting to be accepted, per listener; default 128. */
   backlog: int(1, 65535).pipe(withDefault(128)),
+  /** Half-open (SYN-RECEIVED) connections per listener, 1..65535; default: the listener's `backlog`. */
+  synBacklog: Schema.optional(int(1, 65535)),
+  /**
+   * SYN cookies (RFC 4987 §3.6): "auto" answers a SYN with a cookie, keeping no state, when the listener's half-open
+   * queue is full; "always" for every SYN; "never" drops SYNs then. Default "auto". A cookie connection has no window
+   * scaling and no SACK unless the peer uses timestamps, and its MSS is rounded down to a table (see `SynCookie.ts`).
+   */
+  synCookies: synCookies.pipe(withDefault("auto")),
   /** How long `close` waits for our FIN to be acknowledged before it aborts (RST); default 10 000 ms. */
   closeTimeout: Millis.pipe(withDefault(10_000)),
   /** How long a closed connection may stay in FIN-WAIT-2 waiting for the peer's FIN; default 30 000 ms. */
@@ -161,8 +174,12 @@ export interface TcpConnectOptions extends TcpSocketOptionsInput {
 
 /** Options of `Tcp.listen`. */
 export interface TcpListenOptions extends TcpSocketOptionsInput {
-  /** Half-open + not yet accepted connections before SYNs are dropped (default: the layer's `backlog`). */
+  /** Established connections waiting to be accepted before SYNs are dropped (default: the layer's `backlog`). */
   readonly backlog?: number
+  /** Half-open connections before SYN cookies (default: the layer's `synBacklog`, else this listener's `backlog`). */
+  readonly synBacklog?: number
+  /** SYN cookies: "auto", "always" or "never" (default: the layer's `synCookies`). */
+  readonly synCookies?: "auto" | "always" | "never"
 }
 
 const socketKeys = Object.keys(TcpSocketOptions.fields)

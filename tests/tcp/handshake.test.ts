@@ -124,22 +124,30 @@ describe("LISTEN", () => {
     assert.equal(l.input(mk({ seq: 5, ack: 99, flags: RST }), 0)._tag, "Dropped")
     assert.equal(l.input(mk({ seq: 5, flags: 0, data: "x" }), 0)._tag, "Dropped")
   })
-  it("drops SYNs beyond the backlog until a connection is accepted", () => {
-    const l = new Listener(LOCAL_PORT, () => ISS, { backlog: 2, tcb: plainConfig() })
+  it("without cookies, drops SYNs beyond the half-open limit; the accept queue has its own limit", () => {
+    const l = new Listener(LOCAL_PORT, () => ISS, { backlog: 2, synBacklog: 2, tcb: plainConfig() })
     const a = l.input(mk({ seq: IRS, flags: SYN }), 0) as { tcb: Tcb }
     assert.equal(l.input(mk({ seq: IRS + 100, flags: SYN }), 0)._tag, "Created")
     assert.equal(l.input(mk({ seq: IRS + 200, flags: SYN }), 0)._tag, "Dropped")
     assert.equal(l.stats.synsDropped, 1)
-    // complete the first handshake: it moves to the accept queue, which still counts
+    // the first handshake completes: it moves to the accept queue and frees a half-open slot
     a.tcb.poll(0)
     a.tcb.input(mk({ seq: R, ack: S, flags: ACK }), 1)
     assert.equal(a.tcb.state, "ESTABLISHED")
     assert.equal(l.acceptQueue.length, 1)
-    assert.equal(l.input(mk({ seq: IRS + 300, flags: SYN }), 1)._tag, "Dropped")
-    assert.equal(l.accept(), a.tcb)
-    assert.equal(l.accept(), undefined)
-    assert.equal(l.input(mk({ seq: IRS + 400, flags: SYN }), 2)._tag, "Created")
+    assert.equal(l.synQueue.size, 1)
+    const b = l.input(mk({ seq: IRS + 300, flags: SYN }), 1) as { tcb: Tcb }
+    assert.equal(b.tcb.state, "SYN-RECEIVED")
+    b.tcb.poll(1)
+    b.tcb.input(mk({ seq: IRS + 301, ack: S, flags: ACK }), 2)
+    assert.equal(l.acceptQueue.length, 2)
+    // the accept queue is full: every SYN is dropped (counted as an overflow) until the application accepts
+    assert.equal(l.input(mk({ seq: IRS + 400, flags: SYN }), 2)._tag, "Dropped")
     assert.equal(l.stats.synsDropped, 2)
+    assert.equal(l.stats.listenOverflows, 1)
+    assert.equal(l.accept(), a.tcb)
+    assert.equal(l.input(mk({ seq: IRS + 500, flags: SYN }), 3)._tag, "Created")
+    assert.equal(l.stats.synsAccepted, 4)
   })
 })
 
