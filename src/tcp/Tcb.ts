@@ -42,7 +42,9 @@
  *   accepts) — PAWS applies to segments that carry the option.
  * - A passive SYN-RECEIVED connection reset by the peer is closed (the listener forgets it) instead of returning
  *   to LISTEN; the listener object keeps listening.
- * - Persist probes send one byte beyond the window (§3.8.6.1) without advancing SND.NXT.
+ * - Persist probes send one byte beyond the window (§3.8.6.1) without advancing SND.NXT, and only when the usable
+ *   window is zero; when the persist timer fires on a small open window (held back by sender SWS avoidance), it
+ *   sends that window's worth as one segment (§3.8.6.2.1's override timeout) and nothing past it.
  * - A segment with SYN and FIN both set is dropped in every state, without a reply, and counted
  *   (`stats.synFinDropped`): RFC 9293 leaves it undefined, Linux drops it; no challenge ACK, which would only help
  *   a real peer that lost its state (it sends a plain SYN) and would spend the §7 budget.
@@ -1120,7 +1122,10 @@ export class Tcb {
       }
     }
     // 3. new data (or go-back-N after an RTO) from SND.NXT
-    const force = this.forceProbe
+    // the persist timer fired: one segment may go whatever SWS avoidance and Nagle say (§3.8.6.2.1's override
+    // timeout), or, when the usable window is zero, a one-byte probe (§3.8.6.1) — never both, and never a probe past
+    // a window that is still open
+    let force = this.forceProbe
     this.forceProbe = false
     for (;;) {
       let seq = this.sndNxt
@@ -1140,11 +1145,13 @@ export class Tcb {
       if (len < 0) len = 0
       const isRetrans = seqLt(seq, this.sndMax)
       if (force && len === 0 && avail > 0) {
-        // zero-window probe: one byte beyond the window (§3.8.6.1); SND.NXT is not advanced
-        this.stats.windowProbes++
-        const probeEnd = seqAdd(seq, 1)
-        this.emitData(seq, 1, false, now, out, isRetrans)
-        if (seqGt(probeEnd, this.sndMax)) this.sndMax = probeEnd
+        if (wndRoom <= 0) {
+          // zero-window probe: one byte beyond the window (§3.8.6.1); SND.NXT is not advanced
+          this.stats.windowProbes++
+          const probeEnd = seqAdd(seq, 1)
+          this.emitData(seq, 1, false, now, out, isRetrans)
+          if (seqGt(probeEnd, this.sndMax)) this.sndMax = probeEnd
+        }
         break
       }
       const fin = finPending && len === avail
@@ -1156,6 +1163,7 @@ export class Tcb {
         } else if (!this.config.noDelay && this.sndNxt !== this.sndUna) break // Nagle
       }
       this.emitData(seq, len, fin, now, out, isRetrans)
+      force = false
       const next = seqAdd(seq, len + (fin ? 1 : 0))
       this.sndNxt = next
       if (seqGt(next, this.sndMax)) this.sndMax = next

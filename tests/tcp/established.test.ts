@@ -344,6 +344,16 @@ describe("ESTABLISHED: zero window and persist", () => {
     expectSegments(h.send({ seq: R, ack: S + 3, flags: ACK, win: 1000 }), [])
     assert.equal(h.tcb.nextDeadline(), undefined)
   })
+  it("a small open window: the persist timeout sends what fits, and no probe byte past it", () => {
+    const h = established() // MSS 100, MAX.SND.WND = 1000
+    expectSegments(h.send({ seq: R, ack: S, flags: ACK, win: 40 }), [])
+    h.write(pattern(300))
+    expectSegments(h.poll(), [], "40 < MSS and < MAX.SND.WND / 2: sender SWS avoidance waits")
+    assert.equal(h.tcb.nextDeadline(), 200)
+    expectSegments(h.at(200), [{ seq: S, ack: R, flags: ACK, data: pattern(40) }], "the override, alone")
+    assert.equal(h.tcb.stats.windowProbes, 0)
+    assert.equal(h.tcb.sndMax, S + 40, "nothing sent past the window")
+  })
   it("a probe the peer accepts advances SND.UNA", () => {
     const h = established()
     h.send({ seq: R, ack: S, flags: ACK, win: 0 })
