@@ -11,7 +11,8 @@
  * when the bytes held need it, so an idle connection holds no buffer at all and a connection whose reader keeps up
  * holds a few KiB instead of its full window (10 000 idle connections with 256 KiB buffers would otherwise hold
  * 5 GiB; 1000 busy ones 512 MiB). A drained ring gives its storage back with {@link Ring.release} (the TCB decides
- * when: after an idle delay, or at once under memory pressure, so a busy ring is not freed and regrown per burst).
+ * when: if it is still empty a delay after draining, or at once under memory pressure, so a busy ring is not freed
+ * and regrown per burst).
  *
  * With a {@link TcpMemory} budget every byte of storage is charged to it when allocated and released when freed;
  * growth never passes the budget's limit: a ring that cannot double grows as far as the budget allows, and a
@@ -32,8 +33,6 @@ const EMPTY = new Uint8Array(0)
 export class Ring {
   /** Maximum number of bytes held. */
   readonly capacity: number
-  /** Number of {@link push} calls that stored bytes so far (a ring pushed to since a check was not idle). */
-  pushes = 0
   private head = 0
   private len = 0
   private store: Uint8Array = EMPTY
@@ -103,7 +102,6 @@ export class Ring {
     this.store.set(first === src.length ? src : src.subarray(0, first), start)
     if (first < n) this.store.set(src.subarray(first, n), 0)
     this.len += n
-    this.pushes++
     return n
   }
 

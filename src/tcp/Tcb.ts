@@ -56,8 +56,8 @@
  * budget (`config.memory`). Under memory pressure out-of-order data is dropped first, the send-buffer autotuning
  * stops growing, and the advertised window shrinks to what the receive ring's storage backs; at the limit writes
  * wait for memory and in-order data that needs more is dropped (never acknowledged, so never lost). A drained ring
- * gives its storage back after {@link BUFFER_IDLE_MS} without use (at once under pressure), and a connection that
- * ends gives back what nobody can read any more.
+ * gives its storage back if it is still empty {@link BUFFER_IDLE_MS} later (at once under pressure), and a connection
+ * that ends gives back what nobody can read any more.
  *
  * @module
  */
@@ -85,9 +85,9 @@ const SACK_SCRATCH: number[] = []
 export const SEND_BUFFER_MIN = 16 * 1024
 
 /**
- * How long a drained send or receive ring keeps its storage before giving it back (ms): long enough that a busy
- * connection does not free and regrow its buffer between bursts, short enough that one idle after a burst does not
- * hold it (under memory pressure a drained ring gives its storage back at once).
+ * How long after draining a send or receive ring is looked at again (ms): if it is empty then, it gives its storage
+ * back. Long enough that a busy connection frees and regrows its buffer at most once per delay, short enough that one
+ * idle after a burst does not hold it (under memory pressure a drained ring gives its storage back at once).
  */
 export const BUFFER_IDLE_MS = 1000
 
@@ -374,8 +374,6 @@ export class Tcb implements MemoryWaiter {
   /** A ring drained since the last poll: the next poll arms {@link idleDeadline}. */
   private drained = false
   private idleDeadline = HOLD
-  private sendPushes = 0
-  private recvPushes = 0
 
   // --- timers and estimators
   /** RTO estimator. */
@@ -1405,7 +1403,7 @@ export class Tcb implements MemoryWaiter {
 
   // ------------------------------------------------------------------------------------------------------ memory
 
-  /** A ring drained: give its storage back now under memory pressure, else once it stayed idle a while. */
+  /** A ring drained: give its storage back now under memory pressure, else if still empty a delay later. */
   private onDrained(now: number): void {
     this.drained = false
     const m = this.memory
@@ -1414,29 +1412,17 @@ export class Tcb implements MemoryWaiter {
       this.recvBuffer.release()
       return
     }
-    if (this.idleDeadline === HOLD) this.armIdle(now)
+    if (this.idleDeadline === HOLD) this.idleDeadline = now + BUFFER_IDLE_MS
   }
 
-  private armIdle(now: number): void {
-    this.idleDeadline = now + BUFFER_IDLE_MS
-    this.sendPushes = this.sendBuffer.pushes
-    this.recvPushes = this.recvBuffer.pushes
-  }
-
-  /** The idle delay passed: free each ring that is empty and was not written since; look again if one was. */
-  private releaseIdle(now: number): void {
-    let again = false
-    const s = this.sendBuffer
-    if (s.length === 0 && s.storage > 0) {
-      if (s.pushes === this.sendPushes) s.release()
-      else again = true
-    }
-    const r = this.recvBuffer
-    if (r.length === 0 && r.storage > 0) {
-      if (r.pushes === this.recvPushes) r.release()
-      else again = true
-    }
-    if (again) this.armIdle(now)
+  /**
+   * The idle delay since a drain passed: free each ring that is empty now. One in use holds bytes most of the time
+   * and is left alone (its next drain looks again); one that empties as fast as it fills (a reader that keeps up)
+   * is at most freed and regrown once per delay, a few KiB.
+   */
+  private releaseIdle(): void {
+    this.sendBuffer.release()
+    this.recvBuffer.release()
   }
 
   // ------------------------------------------------------------------------------------------------------ timers
@@ -1472,7 +1458,7 @@ export class Tcb implements MemoryWaiter {
     }
     if (this.idleDeadline !== HOLD && now >= this.idleDeadline) {
       this.idleDeadline = HOLD
-      this.releaseIdle(now)
+      this.releaseIdle()
     }
     const ka = this.keepaliveDeadline()
     if (now >= ka) {
