@@ -119,9 +119,10 @@ export const TcpConfig: Schema.Struct<{
   /**
    * Stack-wide limit of TCP buffer memory, bytes: send rings, receive rings and out-of-order storage of every
    * connection (Linux's `tcp_mem` hard limit). At the limit writes wait for memory and in-order data that would need
-   * more is dropped (the peer retransmits it); see `memoryPressure`. Default 134 217 728 (128 MiB).
+   * more is dropped (the peer retransmits it); see `memoryPressure`. Default 268 435 456 (256 MiB: 1000 busy
+   * connections between two stacks stay below the pressure threshold).
    */
-  memoryLimit: int(64 * 1024, 2 ** 40).pipe(withDefault(128 * 1024 * 1024)),
+  memoryLimit: int(64 * 1024, 2 ** 40).pipe(withDefault(256 * 1024 * 1024)),
   /**
    * Fraction of `memoryLimit` from which the stack is under memory pressure: out-of-order data is dropped, receive
    * windows and send buffers stop growing, drained buffers are freed at once; it ends below 7/8 of it. Default 0.75.
