@@ -79,8 +79,19 @@ export interface TcpConnectionStats {
   readonly cwnd: number
   /** Payload bytes per full-size segment we send. */
   readonly mss: number
-  /** Memory the connection's send and receive buffers hold now (bytes; they are allocated and grown on demand). */
+  /**
+   * Memory the connection's buffers hold now, bytes: send and receive rings and out-of-order storage (allocated and
+   * grown on demand, charged to the stack's `memoryLimit`).
+   */
   readonly bufferBytes: number
+  /** Bytes held in out-of-order storage now (payload plus a per-segment overhead). */
+  readonly outOfOrderBytes: number
+  /** Out-of-order segments received. */
+  readonly outOfOrderIn: number
+  /** Out-of-order segments not stored (a bound of the connection or the stack, memory pressure), not SACKed. */
+  readonly outOfOrderDropped: number
+  /** In-order segments (or tails) dropped at the stack's memory limit, not acknowledged (the peer retransmits). */
+  readonly memoryDropped: number
 }
 
 /** One TCP connection. Reads and writes may run on different fibers at the same time. */
@@ -364,7 +375,10 @@ export const abort = (x: Conn): Effect.Effect<void> =>
     x.appClosed = true
     x.orphan = true
     release(x)
-    if (x.tcb.state === "CLOSED") return Effect.void
+    if (x.tcb.state === "CLOSED") {
+      x.tcb.releaseBuffers()
+      return Effect.void
+    }
     x.tcb.abort()
     return x.host.flush(x)
   })
@@ -385,6 +399,7 @@ export const close = (x: Conn): Effect.Effect<void> =>
     x.orphan = true
     if (x.tcb.state === "CLOSED") {
       release(x)
+      x.tcb.releaseBuffers()
       return Effect.void
     }
     discard(x)
@@ -431,7 +446,11 @@ const statsOf = (x: Conn): TcpConnectionStats => {
     srtt: tcb.srtt,
     rto: tcb.rto,
     cwnd: tcb.cc.cwnd,
-    bufferBytes: tcb.sendBuffer.storage + tcb.recvBuffer.storage,
+    bufferBytes: tcb.memoryBytes,
+    outOfOrderBytes: tcb.assembler.memoryBytes,
+    outOfOrderIn: s.outOfOrderIn,
+    outOfOrderDropped: s.outOfOrderDropped,
+    memoryDropped: s.memoryDropped,
     mss: tcb.effMss,
   }
 }

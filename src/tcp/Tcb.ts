@@ -42,7 +42,9 @@
  *   accepts) — PAWS applies to segments that carry the option.
  * - A passive SYN-RECEIVED connection reset by the peer is closed (the listener forgets it) instead of returning
  *   to LISTEN; the listener object keeps listening.
- * - Persist probes send one byte beyond the window (§3.8.6.1) without advancing SND.NXT.
+ * - Persist probes send one byte beyond the window (§3.8.6.1) without advancing SND.NXT, and only when the usable
+ *   window is zero; when the persist timer fires on a small open window (held back by sender SWS avoidance), it
+ *   sends that window's worth as one segment (§3.8.6.2.1's override timeout) and nothing past it.
  * - A segment with SYN and FIN both set is dropped in every state, without a reply, and counted
  *   (`stats.synFinDropped`): RFC 9293 leaves it undefined, Linux drops it; no challenge ACK, which would only help
  *   a real peer that lost its state (it sends a plain SYN) and would spend the §7 budget.
@@ -50,11 +52,19 @@
  * Zero copy: payloads of emitted segments are views into the send ring (see {@link Ring.peek}); they stay valid
  * until the next `write` call, so the shell serialises segments before writing more application data.
  *
+ * Memory (see `Memory.ts`): the rings and the out-of-order storage take memory by need and charge it to the stack's
+ * budget (`config.memory`). Under memory pressure out-of-order data is dropped first, the send-buffer autotuning
+ * stops growing, and the advertised window shrinks to what the receive ring's storage backs; at the limit writes
+ * wait for memory and in-order data that needs more is dropped (never acknowledged, so never lost). A drained ring
+ * gives its storage back if it is still empty {@link BUFFER_IDLE_MS} later (at once under pressure), and a connection
+ * that ends gives back what nobody can read any more.
+ *
  * @module
  */
 import { Assembler } from "./Assembler.ts"
 import type { TcpErrorReason } from "./TcpError.ts"
 import { type CongestionControl, type CongestionName, makeCongestion } from "./Congestion.ts"
+import { type MemoryWaiter, RING_MIN_STORAGE, type TcpMemory } from "./Memory.ts"
 import { Ring } from "./Ring.ts"
 import { type RttConfig, RttEstimator } from "./Rtt.ts"
 import { Scoreboard } from "./Scoreboard.ts"
@@ -73,6 +83,13 @@ const SACK_SCRATCH: number[] = []
 
 /** Smallest send-buffer allowance of the autotuning ({@link Tcb.sendLimit}), bytes. */
 export const SEND_BUFFER_MIN = 16 * 1024
+
+/**
+ * How long after draining a send or receive ring is looked at again (ms): if it is empty then, it gives its storage
+ * back. Long enough that a busy connection frees and regrows its buffer at most once per delay, short enough that one
+ * idle after a burst does not hold it (under memory pressure a drained ring gives its storage back at once).
+ */
+export const BUFFER_IDLE_MS = 1000
 
 const FIN = TcpFlags.FIN
 const SYN = TcpFlags.SYN
@@ -165,6 +182,10 @@ export interface TcbConfig {
   readonly sack: boolean
   /** Maximum out-of-order ranges held by the assembler. */
   readonly maxOutOfOrderRanges: number
+  /** Maximum out-of-order bytes held (payload plus a per-segment overhead, see `OOO_PIECE_OVERHEAD`). */
+  readonly maxOutOfOrderBytes: number
+  /** The stack's buffer-memory budget shared by its connections (see `Memory.ts`); undefined: unlimited. */
+  readonly memory?: TcpMemory | undefined
   /** Challenge ACKs allowed per second (RFC 5961 §7). */
   readonly challengeAckLimit: number
   /** After {@link Tcb.orphan}: how long our FIN may stay unacknowledged before the connection is aborted (ms). */
@@ -193,6 +214,10 @@ export interface TcbStats {
   dupAcksIn: number
   /** Out-of-order segments received. */
   outOfOrderIn: number
+  /** Out-of-order segments not stored: a bound of the connection or the stack, or memory pressure (not SACKed). */
+  outOfOrderDropped: number
+  /** In-order segments (or their tails) dropped because the stack's memory limit was reached (not acknowledged). */
+  memoryDropped: number
   /** Segments dropped as unacceptable (sequence check). */
   droppedIn: number
   /** Segments dropped by PAWS. */
@@ -241,7 +266,7 @@ export const windowShiftFor = (bytes: number): number => {
 }
 
 /** One TCP connection. */
-export class Tcb {
+export class Tcb implements MemoryWaiter {
   /** Current state. */
   state: TcpState = "CLOSED"
   /** Our port. */
@@ -261,6 +286,8 @@ export class Tcb {
     fastRetransmits: 0,
     dupAcksIn: 0,
     outOfOrderIn: 0,
+    outOfOrderDropped: 0,
+    memoryDropped: 0,
     droppedIn: 0,
     pawsDrops: 0,
     challengeAcks: 0,
@@ -303,7 +330,10 @@ export class Tcb {
   rcvNxt = 0
   /** Shift applied to the window we advertise. */
   rcvShift = 0
+  /** Right edge of every window advertised so far (the acceptance edge: never retreats). */
   private rcvAdvRight = 0
+  /** Right edge of the window advertised last: below {@link rcvAdvRight} only after a shrink under memory pressure. */
+  private rcvWndRight = 0
   private rcvStream = 0
   private rcvFinStream = HOLD
   /** True once the peer's FIN was received in order. */
@@ -337,6 +367,13 @@ export class Tcb {
   private closeRequested = false
   /** Bytes a blocked writer still has to write (0: no writer waits); see {@link awaitWritable}. */
   private writeWant = 0
+  /** The stack's memory budget (undefined: unlimited). */
+  private readonly memory: TcpMemory | undefined
+  /** MemoryWaiter: listed in the budget's wait list (a writer waits for memory). */
+  memoryWaiting = false
+  /** A ring drained since the last poll: the next poll arms {@link idleDeadline}. */
+  private drained = false
+  private idleDeadline = HOLD
 
   // --- timers and estimators
   /** RTO estimator. */
@@ -384,7 +421,9 @@ export class Tcb {
   /** The assembler, allocated on the first out-of-order segment (an in-order connection never needs one). */
   private ranges(): Assembler {
     const a = this.assembler
-    return a !== NO_RANGES ? a : (this.assembler = new Assembler(this.config.maxOutOfOrderRanges))
+    return a !== NO_RANGES
+      ? a
+      : (this.assembler = new Assembler(this.config.maxOutOfOrderRanges, this.config.maxOutOfOrderBytes, this.memory))
   }
 
   /** The SACK scoreboard, allocated on the peer's first SACK block. */
@@ -406,8 +445,9 @@ export class Tcb {
     this.recover = this.iss
     this.bufStartSeq = seqAdd(this.iss, 1)
     this.tsOffset = (init.tsOffset ?? 0) >>> 0
-    this.sendBuffer = new Ring(config.sendBufferSize)
-    this.recvBuffer = new Ring(config.recvBufferSize)
+    this.memory = config.memory
+    this.sendBuffer = new Ring(config.sendBufferSize, config.memory, true)
+    this.recvBuffer = new Ring(config.recvBufferSize, config.memory)
     this.rtt = new RttEstimator(config.rtt)
     const mss = this.ourMss()
     this.effMss = mss
@@ -433,6 +473,7 @@ export class Tcb {
     tcb.irs = syn.seqNumber >>> 0
     tcb.rcvNxt = seqAdd(tcb.irs, 1)
     tcb.rcvAdvRight = tcb.rcvNxt
+    tcb.rcvWndRight = tcb.rcvNxt
     tcb.lastAckSent = tcb.rcvNxt
     tcb.sndWnd = syn.windowLen
     tcb.maxSndWnd = tcb.sndWnd
@@ -476,7 +517,7 @@ export class Tcb {
 
   /** Bytes that {@link write} would accept now. */
   get writable(): number {
-    const room = this.sendLimit - this.sendBuffer.length
+    const room = this.sendCap() - this.sendBuffer.length
     return room > 0 ? room : 0
   }
 
@@ -484,10 +525,24 @@ export class Tcb {
    * How many bytes the send buffer may hold now (send-buffer autotuning, like Linux's `tcp_sndbuf_expand`): twice
    * the congestion window — enough to keep a window in flight and the next one queued — at least
    * {@link SEND_BUFFER_MIN}, at most `sendBufferSize`. A fast connection grows to the configured size within a few
-   * round trips; one that shares a link with a thousand others holds a few segments' worth.
+   * round trips; one that shares a link with a thousand others holds a few segments' worth. Under memory pressure
+   * it stops growing: at most the storage the ring holds already (or the minimum).
    */
   get sendLimit(): number {
-    return Math.min(this.config.sendBufferSize, Math.max(SEND_BUFFER_MIN, 2 * this.cc.cwnd))
+    const auto = Math.min(this.config.sendBufferSize, Math.max(SEND_BUFFER_MIN, 2 * this.cc.cwnd))
+    const m = this.memory
+    if (m === undefined || !m.pressure) return auto
+    const held = this.sendBuffer.storage
+    return Math.min(auto, held > SEND_BUFFER_MIN ? held : SEND_BUFFER_MIN)
+  }
+
+  /** What the send buffer may hold now: {@link sendLimit}, within what the memory budget lets the ring allocate. */
+  private sendCap(): number {
+    const lim = this.sendLimit
+    const m = this.memory
+    if (m === undefined) return lim
+    const c = this.sendBuffer.storage + m.writeAvailable
+    return c < lim ? c : lim
   }
 
   /** In-order bytes ready for {@link read}. */
@@ -511,6 +566,22 @@ export class Tcb {
     const n = this.recvBuffer.readInto(dst)
     this.afterRead()
     return n
+  }
+
+  /** Bytes of buffer memory the connection holds now: send and receive rings, out-of-order storage. */
+  get memoryBytes(): number {
+    return this.sendBuffer.storage + this.recvBuffer.storage + this.assembler.memoryBytes
+  }
+
+  /**
+   * Gives back every buffer (send, receive, out-of-order; their memory returns to the stack's budget): for a
+   * connection that reached CLOSED and that nobody reads any more. Bytes not read are lost.
+   */
+  releaseBuffers(): void {
+    this.sendBuffer.dispose()
+    this.recvBuffer.dispose()
+    this.assembler.clear()
+    if (this.memory !== undefined) this.memory.forget(this)
   }
 
   /** Graceful close: FIN after all queued data (RFC 9293 §3.10.4). */
@@ -541,6 +612,7 @@ export class Tcb {
     if (s === "CLOSED") return
     if (s !== "SYN-SENT" && s !== "TIME-WAIT") this.pendingRst = true
     this.enterClosed(undefined)
+    this.releaseBuffers() // nobody reads an aborted connection
   }
 
   /**
@@ -551,12 +623,18 @@ export class Tcb {
   awaitWritable(want: number): boolean {
     if (this.lowWater(want)) return true
     if (this.writeWant === 0 || want < this.writeWant) this.writeWant = want
+    // memory is what holds the writer back: the budget resumes it once memory is released
+    const m = this.memory
+    if (m !== undefined && this.sendBuffer.storage + m.writeAvailable < this.sendLimit) m.waitFor(this)
     return false
   }
 
-  /** Whether the free send-buffer space reached the low-water mark of a writer with `want` bytes to go. */
+  /**
+   * Whether the free send-buffer space reached the low-water mark of a writer with `want` bytes to go: a quarter of
+   * what the buffer may hold now (so a writer held to a small buffer by the memory budget still wakes).
+   */
   private lowWater(want: number): boolean {
-    return this.writable >= Math.max(1, Math.min(want, this.sendLimit >>> 2))
+    return this.writable >= Math.max(1, Math.min(want, this.sendCap() >>> 2))
   }
 
   /** The {@link TcbSignal} bits raised since the last call (0: nothing changed). */
@@ -588,6 +666,7 @@ export class Tcb {
     if (this.timeWaitDeadline !== HOLD && this.timeWaitDeadline < d) d = this.timeWaitDeadline
     if (this.connectDeadline !== HOLD && this.connectDeadline < d) d = this.connectDeadline
     if (this.orphanDeadline !== HOLD && this.orphanDeadline < d) d = this.orphanDeadline
+    if (this.idleDeadline !== HOLD && this.idleDeadline < d) d = this.idleDeadline
     const ka = this.keepaliveDeadline()
     if (ka < d) d = ka
     return d === Infinity ? undefined : d
@@ -645,7 +724,8 @@ export class Tcb {
     this.negotiate(seg, false)
     this.irs = seg.seqNumber >>> 0
     this.rcvNxt = seqAdd(this.irs, 1)
-    this.rcvAdvRight = seqAdd(this.rcvNxt, Math.min(0xffff, this.recvBuffer.free)) // our SYN's window
+    this.rcvAdvRight = seqAdd(this.rcvNxt, Math.min(0xffff, this.rcvSpace())) // our SYN's window
+    this.rcvWndRight = this.rcvAdvRight
     this.lastAckSent = this.rcvNxt
     this.lastRecv = now
     if (f & ACK) {
@@ -793,6 +873,7 @@ export class Tcb {
       const dataAcked = Math.min(acked, bufLen)
       const finAcked = this.finQueued && acked > bufLen
       this.sendBuffer.discard(dataAcked)
+      if (dataAcked === bufLen && bufLen > 0) this.drained = true
       this.bufStartSeq = seqAdd(this.bufStartSeq, dataAcked)
       this.sndUna = ack
       if (seqLt(this.sndNxt, ack)) this.sndNxt = ack
@@ -882,7 +963,11 @@ export class Tcb {
     }
   }
 
-  /** Seventh/eighth steps: store text (in order or parked), schedule the ACK, handle an in-order FIN. */
+  /**
+   * Seventh/eighth steps: store text (in order into the ring, out of order into the assembler), schedule the ACK,
+   * handle an in-order FIN. What a bound or the memory limit does not let us store is dropped and counted, and was
+   * neither acknowledged nor SACKed: the peer sends it again.
+   */
   private processData(seg: TcpRepr, seq: number, plen: number, fin: boolean, now: number): void {
     let off = seqSub(seq, this.rcvNxt)
     let data = seg.payload
@@ -900,31 +985,40 @@ export class Tcb {
       data = data.subarray(0, room)
       truncated = true
     }
-    if (fin && !truncated) {
-      this.rcvFinStream = this.rcvStream + off + data.length
-    }
+    const base = this.rcvStream
     const len = data.length
     if (len > 0) {
       if (off === 0) {
-        this.recvBuffer.writeAt(0, data)
-        const end = this.rcvStream + len
-        const edge = this.assembler.advance(end)
-        const total = edge - this.rcvStream
-        this.recvBuffer.commit(total)
-        this.rcvStream = edge
-        this.rcvNxt = seqAdd(this.rcvNxt, total)
-        this.stats.bytesIn += total
-        this.signals |= TcbSignal.Readable
-        if (edge > end) this.ackNow = true // filled a hole (RFC 5681 §4.2)
-        else this.scheduleAck(len, now)
+        const stored = this.recvBuffer.push(data)
+        if (stored < len) {
+          // the stack's memory limit: the rest is not acknowledged, the peer retransmits it
+          truncated = true
+          this.stats.memoryDropped++
+          if (this.memory !== undefined) this.memory.memoryDropped++
+        }
+        if (stored > 0) {
+          const end = base + stored
+          const edge = this.assembler.advance(end, this.recvBuffer)
+          const total = edge - base
+          this.rcvStream = edge
+          this.rcvNxt = seqAdd(this.rcvNxt, total)
+          this.stats.bytesIn += total
+          this.signals |= TcbSignal.Readable
+          if (edge > end) this.ackNow = true // filled a hole (RFC 5681 §4.2)
+          else this.scheduleAck(stored, now)
+        } else this.ackNow = true
       } else {
-        const start = this.rcvStream + off
-        if (this.ranges().add(start, start + len)) this.recvBuffer.writeAt(off, data)
+        if (!this.ranges().add(base + off, data)) {
+          truncated = true
+          this.stats.outOfOrderDropped++
+          if (this.memory !== undefined) this.memory.outOfOrderDropped++
+        }
         this.stats.outOfOrderIn++
         this.ackNow = true // out of order: immediate (duplicate) ACK with SACK blocks
       }
     } else if (plen > 0) this.ackNow = true // duplicate data
     if (truncated) this.ackNow = true
+    else if (fin) this.rcvFinStream = base + off + len
     if (this.rcvFinStream !== HOLD && this.rcvStream === this.rcvFinStream) this.processFin(now)
   }
 
@@ -1004,6 +1098,7 @@ export class Tcb {
   /** Fire due timers and append every segment to send now to `out` (returned); raises {@link TcbSignal.Writable}. */
   poll(now: number, out: TcpRepr[] = []): TcpRepr[] {
     this.runTimers(now)
+    if (this.drained) this.onDrained(now)
     const start = out.length
     if (this.ctl.length > 0) {
       for (let i = 0; i < this.ctl.length; i++) out.push(this.ctl[i])
@@ -1060,7 +1155,7 @@ export class Tcb {
     } = { mss: this.ourMss(), sackPermitted: offerSack, sackBlocks: [] }
     if (offerWs) options.windowScale = wsShift
     if (offerTs) options.timestamps = { tsVal: this.tsNow(now), tsEcr: withAck ? this.tsRecent : 0 }
-    const win = Math.min(0xffff, this.recvBuffer.free)
+    const win = Math.min(0xffff, this.rcvSpace())
     const seg: TcpRepr = {
       srcPort: this.localPort,
       dstPort: this.remotePort,
@@ -1074,6 +1169,7 @@ export class Tcb {
     }
     if (withAck) {
       this.rcvAdvRight = seqAdd(this.rcvNxt, win)
+      this.rcvWndRight = this.rcvAdvRight
       this.lastAckSent = this.rcvNxt
     }
     out.push(seg)
@@ -1137,7 +1233,10 @@ export class Tcb {
       }
     }
     // 3. new data (or go-back-N after an RTO) from SND.NXT
-    const force = this.forceProbe
+    // the persist timer fired: one segment may go whatever SWS avoidance and Nagle say (§3.8.6.2.1's override
+    // timeout), or, when the usable window is zero, a one-byte probe (§3.8.6.1) — never both, and never a probe past
+    // a window that is still open
+    let force = this.forceProbe
     this.forceProbe = false
     for (;;) {
       let seq = this.sndNxt
@@ -1157,11 +1256,13 @@ export class Tcb {
       if (len < 0) len = 0
       const isRetrans = seqLt(seq, this.sndMax)
       if (force && len === 0 && avail > 0) {
-        // zero-window probe: one byte beyond the window (§3.8.6.1); SND.NXT is not advanced
-        this.stats.windowProbes++
-        const probeEnd = seqAdd(seq, 1)
-        this.emitData(seq, 1, false, now, out, isRetrans)
-        if (seqGt(probeEnd, this.sndMax)) this.sndMax = probeEnd
+        if (wndRoom <= 0) {
+          // zero-window probe: one byte beyond the window (§3.8.6.1); SND.NXT is not advanced
+          this.stats.windowProbes++
+          const probeEnd = seqAdd(seq, 1)
+          this.emitData(seq, 1, false, now, out, isRetrans)
+          if (seqGt(probeEnd, this.sndMax)) this.sndMax = probeEnd
+        }
         break
       }
       const fin = finPending && len === avail
@@ -1173,6 +1274,7 @@ export class Tcb {
         } else if (!this.config.noDelay && this.sndNxt !== this.sndUna) break // Nagle
       }
       this.emitData(seq, len, fin, now, out, isRetrans)
+      force = false
       const next = seqAdd(seq, len + (fin ? 1 : 0))
       this.sndNxt = next
       if (seqGt(next, this.sndMax)) this.sndMax = next
@@ -1260,30 +1362,84 @@ export class Tcb {
     }
   }
 
-  /** Window field to advertise, with receiver SWS avoidance (§3.8.6.2.2); never shrinks the right edge. */
+  /**
+   * Window field to advertise, with receiver SWS avoidance (§3.8.6.2.2). It never shrinks the right edge, except
+   * under memory pressure: then the window is what the storage held backs (Linux's `tcp_shrink_window`), so the
+   * peer stops sending what would be dropped at the limit; bytes in flight up to the edge advertised before are
+   * still accepted while memory allows.
+   */
   private windowField(): number {
     const shift = this.rcvShift
-    const free = Math.min(this.recvBuffer.free, 0xffff << shift)
-    const cur = Math.max(0, seqSub(this.rcvAdvRight, this.rcvNxt))
+    const free = Math.min(this.rcvSpace(), 0xffff << shift)
+    const cur = Math.max(0, seqSub(this.rcvWndRight, this.rcvNxt))
     const grow = free - cur
     const threshold = Math.min(this.recvBuffer.capacity >>> 1, this.effMss)
-    const wnd = grow >= threshold ? free : cur
+    let wnd = grow >= threshold ? free : cur
+    let shrunk = false
+    if (wnd > free && this.memory !== undefined && this.memory.pressure) {
+      wnd = free
+      shrunk = true
+    }
     let field = wnd >>> shift
     if (field > 0xffff) field = 0xffff
     const right = seqAdd(this.rcvNxt, field << shift)
     if (seqGt(right, this.rcvAdvRight)) this.rcvAdvRight = right
+    if (shrunk || seqGt(right, this.rcvWndRight)) this.rcvWndRight = right
     return field
   }
 
-  /** After the application read: request a window update if worthwhile. */
+  /** After the application read: request a window update if worthwhile; a drained ring may give its storage back. */
   private afterRead(): void {
-    // window update when the window at least doubles and grows by ≥ min(buffer/2, MSS) (§3.8.6.2.2)
     const s = this.state
+    if (this.recvBuffer.length === 0 && this.recvBuffer.storage > 0) {
+      if (s === "CLOSED") this.recvBuffer.dispose() // nothing more can arrive
+      else this.drained = true
+    }
+    // window update when the window at least doubles and grows by ≥ min(buffer/2, MSS) (§3.8.6.2.2)
     if (s !== "ESTABLISHED" && s !== "FIN-WAIT-1" && s !== "FIN-WAIT-2") return
-    const cur = Math.max(0, seqSub(this.rcvAdvRight, this.rcvNxt))
-    const free = Math.min(this.recvBuffer.free, 0xffff << this.rcvShift)
+    const cur = Math.max(0, seqSub(this.rcvWndRight, this.rcvNxt))
+    const free = Math.min(this.rcvSpace(), 0xffff << this.rcvShift)
     const threshold = Math.min(this.recvBuffer.capacity >>> 1, this.effMss)
     if (free - cur >= threshold && free >= 2 * cur) this.ackNow = true
+  }
+
+  /**
+   * Bytes beyond RCV.NXT the receive buffer may take now: its free space, or under memory pressure only the storage
+   * the ring holds already (at least {@link RING_MIN_STORAGE} while the budget allows), so windows stop growing.
+   */
+  private rcvSpace(): number {
+    const r = this.recvBuffer
+    const free = r.free
+    const m = this.memory
+    if (m === undefined || !m.pressure) return free
+    const held = r.storage
+    const floor = Math.min(RING_MIN_STORAGE, held + m.available)
+    const room = (held > floor ? held : floor) - r.length
+    return room < free ? (room > 0 ? room : 0) : free
+  }
+
+  // ------------------------------------------------------------------------------------------------------ memory
+
+  /** A ring drained: give its storage back now under memory pressure, else if still empty a delay later. */
+  private onDrained(now: number): void {
+    this.drained = false
+    const m = this.memory
+    if (m !== undefined && m.pressure) {
+      this.sendBuffer.release()
+      this.recvBuffer.release()
+      return
+    }
+    if (this.idleDeadline === HOLD) this.idleDeadline = now + BUFFER_IDLE_MS
+  }
+
+  /**
+   * The idle delay since a drain passed: free each ring that is empty now. One in use holds bytes most of the time
+   * and is left alone (its next drain looks again); one that empties as fast as it fills (a reader that keeps up)
+   * is at most freed and regrown once per delay, a few KiB.
+   */
+  private releaseIdle(): void {
+    this.sendBuffer.release()
+    this.recvBuffer.release()
   }
 
   // ------------------------------------------------------------------------------------------------------ timers
@@ -1316,6 +1472,10 @@ export class Tcb {
     if (this.delayedAckDeadline !== HOLD && now >= this.delayedAckDeadline) {
       this.delayedAckDeadline = HOLD
       this.ackNow = true
+    }
+    if (this.idleDeadline !== HOLD && now >= this.idleDeadline) {
+      this.idleDeadline = HOLD
+      this.releaseIdle()
     }
     const ka = this.keepaliveDeadline()
     if (now >= ka) {
@@ -1438,7 +1598,13 @@ export class Tcb {
     this.synNeeded = false
     this.pendingRetransmit = false
     this.orphanDeadline = HOLD
+    this.idleDeadline = HOLD
     if (reason !== undefined) this.error = reason
+    // buffers nobody needs any more go back to the stack's budget; received bytes stay readable after a normal end
+    this.sendBuffer.dispose()
+    this.assembler.clear()
+    if (reason !== undefined || this.recvBuffer.length === 0) this.recvBuffer.dispose()
+    if (this.memory !== undefined) this.memory.forget(this)
     this.signals |= TcbSignal.Closed
     if (this.parent !== undefined) this.parent.onClosed(this)
   }

@@ -62,6 +62,7 @@ import {
 } from "./Connection.ts"
 import { Demux } from "./Demux.ts"
 import { Listener, resetFor } from "./Listener.ts"
+import { TcpMemory, type TcpMemoryStats } from "./Memory.ts"
 import {
   closeListener,
   listenerHandle,
@@ -74,7 +75,7 @@ import {
 import { makeNetwork, type TcpAddress, type TcpNetworkService } from "./Network.ts"
 import { Output } from "./Output.ts"
 import { SynCookies } from "./SynCookie.ts"
-import { Tcb, TcbSignal } from "./Tcb.ts"
+import { Tcb, type TcbConfig, TcbSignal } from "./Tcb.ts"
 import {
   decodeSocketOptions,
   tcbConfigOf,
@@ -99,13 +100,17 @@ export {
   type TcpSocketOptionsInput,
 } from "./TcpConfig.ts"
 export type { TcpConnection, TcpConnectionStats } from "./Connection.ts"
+export type { TcpMemoryStats } from "./Memory.ts"
 export type { TcpHandler, TcpListener, TcpListenerStats } from "./Listening.ts"
 export type { TcpAddress, TcpNetworkService } from "./Network.ts"
 
 // ------------------------------------------------------------------------------------------------ public shapes
 
-/** Counters of the TCP layer (a snapshot). */
-export interface TcpStats {
+/**
+ * Counters of the TCP layer (a snapshot), with the stack's buffer memory ({@link TcpMemoryStats}: bytes held now,
+ * peak, pressure, limit hits, drops and waits).
+ */
+export interface TcpStats extends TcpMemoryStats {
   /** Segments received from the network layer. */
   readonly segmentsIn: number
   /** Segments sent. */
@@ -227,8 +232,19 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkServi
       return lastNow
     }
 
+    // the buffer-memory budget of every connection of this stack (Memory.ts); a release resumes writers that wait
+    const memory = new TcpMemory(config.memoryLimit, config.memoryPressure, config.outOfOrderMemory)
+    memory.onAvailable = (w) => {
+      const x = (w as Tcb).tag
+      if (x instanceof Conn) wake(x, TcbSignal.Writable)
+    }
+    const tcbConfig = (mss: number, o?: TcpSocketOptions, connectTimeoutMs?: number): TcbConfig => ({
+      ...tcbConfigOf(config, mss, o, connectTimeoutMs),
+      memory,
+    })
+
     /** The core's tunables when no option overrides the layer's (shared by every such connection). */
-    const defaultTcb = tcbConfigOf(config, net.mss(undefined))
+    const defaultTcb = tcbConfig(net.mss(undefined))
 
     const socketOptions = (o: object | undefined, what: string): Result.Result<TcpSocketOptions, TcpError> => {
       const r = decodeSocketOptions(o)
@@ -382,9 +398,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkServi
           localPort = yield* pickEphemeral(remote, port)
         }
         const mss = net.mss(remote)
-        const cfg = options === undefined && mss === defaultTcb.mss
-          ? defaultTcb
-          : tcbConfigOf(config, mss, opts, timeoutMs)
+        const cfg = options === undefined && mss === defaultTcb.mss ? defaultTcb : tcbConfig(mss, opts, timeoutMs)
         const t = now()
         const tcb = Tcb.connect({
           localPort,
@@ -436,7 +450,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkServi
           backlog,
           synBacklog,
           cookies: { mode, jar: cookieJar, localAddress: net.address },
-          tcb: options === undefined ? defaultTcb : tcbConfigOf(config, net.mss(undefined), opts),
+          tcb: options === undefined ? defaultTcb : tcbConfig(net.mss(undefined), opts),
         })
         const l = new ListenerRec(core, p)
         demux.listen(p, l)
@@ -505,6 +519,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkServi
           connections: demux.size,
           listeners: demux.listenerCount,
           timerRunning: timers.running,
+          ...memory.stats(),
         }
       }),
     }

@@ -17,6 +17,7 @@ import { decodeConfig, int, Millis, millis, withDefault } from "../util/Config.t
 import type { TcbConfig } from "./Tcb.ts"
 
 const bufferSize: Schema.Int = int(1024, 1 << 28)
+const fraction: Schema.Finite = Schema.Finite.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 1 })))
 const mssClamp: Schema.Int = int(64, 65495)
 const delayedAck: Millis = millis(200)
 const congestion: Schema.Literals<readonly ["newreno", "cubic"]> = Schema.Literals(["newreno", "cubic"] as const)
@@ -65,6 +66,10 @@ export const TcpConfig: Schema.Struct<{
   readonly timestamps: Schema.withDecodingDefaultKey<Schema.Boolean>
   readonly sack: Schema.withDecodingDefaultKey<Schema.Boolean>
   readonly maxOutOfOrderRanges: Schema.withDecodingDefaultKey<Schema.Int>
+  readonly maxOutOfOrderBytes: Schema.optional<Schema.Int>
+  readonly memoryLimit: Schema.withDecodingDefaultKey<Schema.Int>
+  readonly memoryPressure: Schema.withDecodingDefaultKey<Schema.Finite>
+  readonly outOfOrderMemory: Schema.withDecodingDefaultKey<Schema.Finite>
   readonly challengeAckLimit: Schema.withDecodingDefaultKey<Schema.Int>
   readonly backlog: Schema.withDecodingDefaultKey<Schema.Int>
   readonly synBacklog: Schema.optional<Schema.Int>
@@ -110,6 +115,26 @@ export const TcpConfig: Schema.Struct<{
   sack: Schema.Boolean.pipe(withDefault(true)),
   /** Out-of-order ranges kept per connection; default 32. */
   maxOutOfOrderRanges: int(1, 4096).pipe(withDefault(32)),
+  /**
+   * Out-of-order bytes held per connection, payload plus 64 bytes per stored segment; beyond it out-of-order segments
+   * are dropped (counted, not SACKed). Default: the connection's receive buffer plus an eighth (a window of segments
+   * of 512 bytes and more fits).
+   */
+  maxOutOfOrderBytes: Schema.optional(int(1024, 2 ** 30)),
+  /**
+   * Stack-wide limit of TCP buffer memory, bytes: send rings, receive rings and out-of-order storage of every
+   * connection (Linux's `tcp_mem` hard limit). At the limit writes wait for memory and in-order data that would need
+   * more is dropped (the peer retransmits it); see `memoryPressure`. Default 268 435 456 (256 MiB: 1000 busy
+   * connections between two stacks stay below the pressure threshold).
+   */
+  memoryLimit: int(64 * 1024, 2 ** 40).pipe(withDefault(256 * 1024 * 1024)),
+  /**
+   * Fraction of `memoryLimit` from which the stack is under memory pressure: out-of-order data is dropped, receive
+   * windows and send buffers stop growing, drained buffers are freed at once; it ends below 7/8 of it. Default 0.75.
+   */
+  memoryPressure: fraction.pipe(withDefault(0.75)),
+  /** Fraction of `memoryLimit` that out-of-order data of all connections may hold together; default 0.25. */
+  outOfOrderMemory: fraction.pipe(withDefault(0.25)),
   /** Challenge ACKs per second and connection, RFC 5961 §7; default 100. */
   challengeAckLimit: int(0, 1_000_000).pipe(withDefault(100)),
   /** Listen backlog: established connections waiting to be accepted, per listener; default 128. */
@@ -209,11 +234,12 @@ export const tcbConfigOf = (
   connectTimeoutMs?: number,
 ): TcbConfig => {
   const ka = o.keepalive ?? config.keepalive
+  const recvBufferSize = o.receiveBufferSize ?? config.receiveBufferSize
   return {
     mss,
     mssClamp: o.mssClamp ?? config.mssClamp ?? 0,
     sendBufferSize: o.sendBufferSize ?? config.sendBufferSize,
-    recvBufferSize: o.receiveBufferSize ?? config.receiveBufferSize,
+    recvBufferSize,
     noDelay: o.noDelay ?? config.noDelay,
     delayedAckMs: o.delayedAck ?? config.delayedAck,
     keepalive: ka.enabled ? { idleMs: ka.idle, intervalMs: ka.interval, probes: ka.probes } : undefined,
@@ -228,6 +254,7 @@ export const tcbConfigOf = (
     timestamps: config.timestamps,
     sack: config.sack,
     maxOutOfOrderRanges: config.maxOutOfOrderRanges,
+    maxOutOfOrderBytes: config.maxOutOfOrderBytes ?? recvBufferSize + (recvBufferSize >>> 3),
     challengeAckLimit: config.challengeAckLimit,
     closeTimeoutMs: config.closeTimeout,
     finWait2TimeoutMs: config.finWait2Timeout,

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict"
 import { describe, it } from "node:test"
-import { SEND_BUFFER_MIN, Tcb } from "../../src/tcp/Tcb.ts"
+import { BUFFER_IDLE_MS, SEND_BUFFER_MIN, Tcb } from "../../src/tcp/Tcb.ts"
 import { makeTcbConfig } from "../../src/tcp/TcpConfig.ts"
 import {
   ACK,
@@ -342,7 +342,21 @@ describe("ESTABLISHED: zero window and persist", () => {
       { seq: S, ack: R, flags: ACK | PSH, data: "abc" },
     ])
     expectSegments(h.send({ seq: R, ack: S + 3, flags: ACK, win: 1000 }), [])
+    // the drained send ring keeps its storage for BUFFER_IDLE_MS, then gives it back; then no timer is left
+    assert.equal(h.tcb.nextDeadline(), 600 + BUFFER_IDLE_MS)
+    expectSegments(h.at(600 + BUFFER_IDLE_MS), [])
+    assert.equal(h.tcb.sendBuffer.storage, 0)
     assert.equal(h.tcb.nextDeadline(), undefined)
+  })
+  it("a small open window: the persist timeout sends what fits, and no probe byte past it", () => {
+    const h = established() // MSS 100, MAX.SND.WND = 1000
+    expectSegments(h.send({ seq: R, ack: S, flags: ACK, win: 40 }), [])
+    h.write(pattern(300))
+    expectSegments(h.poll(), [], "40 < MSS and < MAX.SND.WND / 2: sender SWS avoidance waits")
+    assert.equal(h.tcb.nextDeadline(), 200)
+    expectSegments(h.at(200), [{ seq: S, ack: R, flags: ACK, data: pattern(40) }], "the override, alone")
+    assert.equal(h.tcb.stats.windowProbes, 0)
+    assert.equal(h.tcb.sndMax, S + 40, "nothing sent past the window")
   })
   it("a probe the peer accepts advances SND.UNA", () => {
     const h = established()
@@ -490,7 +504,7 @@ describe("ESTABLISHED: options (RFC 7323, RFC 2018)", () => {
       { seq: S + 200, ack: R, flags: ACK, data: pattern(100, 200) },
     ])
     expectSegments(h.send({ seq: R, ack: S + 500, flags: ACK }), [])
-    assert.equal(h.tcb.nextDeadline(), undefined)
+    assert.equal(h.tcb.nextDeadline(), h.now + BUFFER_IDLE_MS, "only the idle release of the drained send ring")
   })
   it("SACK: duplicate ACKs that carry new SACK blocks count even when the advertised window changes (RFC 6675 §2)", () => {
     const h = openWith({ sackPerm: true }, { timestamps: false, windowScaling: false })

@@ -73,11 +73,13 @@ describe("Tcp scenarios: flow control", () => {
         const b = yield* node("10.0.0.2/24", { tcp: { receiveBufferSize: 16 * 1024 } })
         let pauses = 0
         const r = yield* transfer(a, b, randomBytes(1 * MiB, 6), {
-          // stop reading twice for longer than the persist timer (≥ 200 ms), and read slowly in between
+          // stop reading twice for longer than it takes the window to close and the persist timer (≥ 200 ms) to
+          // fire on the zero window, and read slowly in between. (Before the window is zero the receiver's SWS
+          // avoidance leaves a sub-MSS window, which the persist timeout sends as one segment: that is no probe.)
           pause: (n) => {
             if ((n > 100_000 && pauses === 0) || (n > 600_000 && pauses === 1)) {
               pauses++
-              return Effect.sleep("450 millis")
+              return Effect.sleep("1 second")
             }
             return n % 7 === 0 ? Effect.sleep("1 millis") : Effect.void
           },

@@ -2,8 +2,9 @@
 import assert from "node:assert/strict"
 import { describe, it } from "node:test"
 import fc from "fast-check"
-import { Assembler } from "../../src/tcp/Assembler.ts"
+import { Assembler, OOO_PIECE_OVERHEAD } from "../../src/tcp/Assembler.ts"
 import { type Cubic, makeCongestion, NewReno } from "../../src/tcp/Congestion.ts"
+import { TcpMemory } from "../../src/tcp/Memory.ts"
 import { Ring, RING_MIN_STORAGE } from "../../src/tcp/Ring.ts"
 import { RttEstimator } from "../../src/tcp/Rtt.ts"
 import { Scoreboard } from "../../src/tcp/Scoreboard.ts"
@@ -49,17 +50,6 @@ describe("Ring", () => {
     assert.deepEqual([...out], [5, 6, 7, 8, 9])
     assert.equal(r.length, 3)
   })
-  it("writeAt parks bytes past the end until commit", () => {
-    const r = new Ring(6)
-    r.push(Uint8Array.of(1))
-    r.discard(1)
-    assert.equal(r.writeAt(2, Uint8Array.of(3, 4)), 2)
-    assert.equal(r.length, 0)
-    r.writeAt(0, Uint8Array.of(1, 2))
-    r.commit(4)
-    assert.deepEqual([...r.peek(0, 4)], [1, 2, 3, 4])
-    assert.equal(r.writeAt(1, Uint8Array.of(9, 9, 9)), 1, "clipped to capacity")
-  })
   it("matches a model queue (property)", () => {
     fc.assert(
       fc.property(
@@ -96,34 +86,70 @@ describe("Ring", () => {
       r.discard(1460)
     }
     assert.equal(r.storage, RING_MIN_STORAGE, "a reader that keeps up keeps the ring small")
-    r.writeAt(20_000, Uint8Array.of(7))
-    assert.equal(r.storage, 32 * 1024, "a parked byte far out grows the storage to cover it")
-    r.push(new Uint8Array(20_000))
-    r.commit(1)
+    r.push(new Uint8Array(20_000).fill(7))
+    assert.equal(r.storage, 32 * 1024, "20 000 bytes held: the next power of two")
     r.push(new Uint8Array(300 * 1024).fill(1))
     assert.equal(r.storage, 256 * 1024, "never beyond capacity")
     assert.equal(r.length, 256 * 1024)
-    assert.deepEqual([...r.peek(19_999, 3)], [0, 7, 1], "growth kept the parked byte at its logical position")
+    assert.deepEqual([...r.peek(19_999, 2)], [7, 1], "growth kept the bytes at their logical positions")
   })
-  it("keeps readable and parked bytes at their logical positions across growth (property)", () => {
-    const cap = 40_000
+  it("gives its storage back once drained (release), or with every byte (dispose)", () => {
+    const r = new Ring(64 * 1024)
+    r.push(new Uint8Array(10_000))
+    assert.equal(r.release(), 0, "not while it holds bytes")
+    assert.equal(r.storage, 16 * 1024)
+    r.discard(10_000)
+    assert.equal(r.release(), 16 * 1024)
+    assert.equal(r.storage, 0)
+    assert.equal(r.push(Uint8Array.of(1, 2, 3)), 3, "usable again: storage allocated anew")
+    assert.deepEqual([...r.peek(0, 3)], [1, 2, 3])
+    assert.equal(r.dispose(), RING_MIN_STORAGE)
+    assert.equal(r.length, 0)
+  })
+  it("charges its storage to a memory budget and never grows past its limit, nor past its direction's share", () => {
+    const m = new TcpMemory(64 * 1024, 1, 0)
+    assert.equal(m.directionLimit, 60 * 1024)
+    const tx = new Ring(256 * 1024, m, true)
+    const rx = new Ring(256 * 1024, m)
+    assert.equal(tx.push(new Uint8Array(30_000)), 30_000)
+    assert.equal(tx.storage, 32 * 1024, "doubling, while the budget allows it")
+    assert.equal(tx.room, 60 * 1024 - 30_000, "room: the storage plus what the budget may still give")
+    assert.equal(tx.push(new Uint8Array(40_000)), 60 * 1024 - 30_000, "send buffers stop at the direction limit")
+    assert.equal(tx.storage, 60 * 1024)
+    assert.equal(m.writeAvailable, 0)
+    assert.ok(m.limitHits > 0)
+    assert.equal(rx.room, 4 * 1024, "the last sixteenth is left for receiving")
+    assert.equal(rx.push(new Uint8Array(10_000)), 4 * 1024)
+    assert.equal(m.used, m.limit)
+    assert.equal(m.peak, m.limit)
+    tx.discard(tx.length)
+    assert.equal(tx.release(), 60 * 1024)
+    assert.equal(m.sendUsed, 0)
+    assert.equal(rx.room, 56 * 1024, "receiving may now take its own share")
+    assert.equal(rx.push(new Uint8Array(100_000)), 56 * 1024)
+    assert.equal(tx.room, 4 * 1024, "and leaves a sixteenth for sending")
+    rx.dispose()
+    tx.dispose()
+    assert.equal(m.used, 0)
+  })
+  it("keeps its bytes in order and its memory accounted whatever the budget (property)", () => {
     fc.assert(
       fc.property(
+        fc.integer({ min: 1, max: 60_000 }),
         fc.array(
           fc.oneof(
             fc.record({ push: fc.integer({ min: 1, max: 9000 }) }),
             fc.record({ read: fc.integer({ min: 0, max: 9000 }) }),
-            fc.record({ park: fc.integer({ min: 0, max: 30_000 }), n: fc.integer({ min: 1, max: 3000 }) }),
-            fc.record({ commit: fc.constant(true) }),
+            fc.record({ release: fc.constant(true) }),
           ),
           { maxLength: 40 },
         ),
         fc.integer({ min: 0, max: 255 }),
-        (ops, seed) => {
-          const r = new Ring(cap)
-          // model: logical byte values from head; undefined = never written
-          let model: Array<number | undefined> = []
-          let len = 0
+        (limit, ops, seed) => {
+          const cap = 40_000
+          const m = new TcpMemory(limit, 1, 0)
+          const r = new Ring(cap, m)
+          let model: number[] = []
           let next = seed
           const bytes = (n: number): Uint8Array => {
             const b = new Uint8Array(n)
@@ -133,32 +159,22 @@ describe("Ring", () => {
           for (const op of ops) {
             if ("push" in op) {
               const src = bytes(op.push)
+              const room = r.room
               const n = r.push(src)
-              assert.equal(n, Math.min(src.length, cap - len))
-              for (let i = 0; i < n; i++) model[len + i] = src[i]
-              len += n
+              assert.equal(n, Math.min(src.length, room), "push takes what room said")
+              model.push(...src.subarray(0, n))
             } else if ("read" in op) {
               const out = new Uint8Array(op.read)
               const n = r.readInto(out)
-              assert.equal(n, Math.min(op.read, len))
+              assert.equal(n, Math.min(op.read, model.length))
               assert.deepEqual([...out.subarray(0, n)], model.slice(0, n))
               model = model.slice(n)
-              len -= n
-            } else if ("park" in op) {
-              const src = bytes(op.n)
-              const n = r.writeAt(op.park, src)
-              assert.equal(n, Math.max(0, Math.min(src.length, cap - len - op.park)))
-              for (let i = 0; i < n; i++) model[len + op.park + i] = src[i]
-            } else {
-              // commit the contiguous parked run that starts at the readable end
-              let k = 0
-              while (model[len + k] !== undefined) k++
-              r.commit(k)
-              len += k
-            }
-            assert.equal(r.length, len)
-            assert.ok(r.storage <= cap)
-            if (len > 0) assert.deepEqual([...r.peek(0, len)], model.slice(0, len))
+            } else r.release()
+            assert.equal(r.length, model.length)
+            assert.ok(r.length <= r.storage && r.storage <= cap)
+            assert.equal(m.used, r.storage, "every byte of storage is charged, and only that")
+            assert.ok(m.used <= limit, "never past the limit")
+            if (model.length > 0) assert.deepEqual([...r.peek(0, model.length)], model)
           }
         },
       ),
@@ -168,44 +184,105 @@ describe("Ring", () => {
 })
 
 describe("Assembler", () => {
-  it("merges, advances, and bounds the number of ranges", () => {
+  const at = (start: number, len: number): Uint8Array => {
+    const b = new Uint8Array(len)
+    for (let i = 0; i < len; i++) b[i] = (start + i) & 0xff
+    return b
+  }
+  it("merges, delivers in order into the ring, and bounds the number of ranges", () => {
     const a = new Assembler(2)
-    assert.ok(a.add(10, 20))
-    assert.ok(a.add(30, 40))
-    assert.ok(!a.add(50, 60), "a third hole is refused")
-    assert.ok(a.add(20, 30), "filling between two ranges merges them")
+    const ring = new Ring(1000)
+    assert.ok(a.add(10, at(10, 10)))
+    assert.ok(a.add(30, at(30, 10)))
+    assert.ok(!a.add(50, at(50, 10)), "a third hole is refused")
+    assert.ok(a.add(20, at(20, 10)), "filling between two ranges merges them")
     assert.equal(a.rangeCount, 1)
-    assert.equal(a.advance(5), 5)
-    assert.equal(a.advance(10), 40)
+    assert.equal(a.bufferedBytes, 30)
+    assert.equal(a.advance(5, ring), 5)
+    assert.equal(ring.length, 0)
+    ring.push(at(0, 10))
+    assert.equal(a.advance(10, ring), 40)
     assert.ok(a.isEmpty)
+    assert.equal(a.memoryBytes, 0)
+    assert.deepEqual([...ring.peek(0, 40)], [...at(0, 40)])
+  })
+  it("holds what it received, not a window: one byte costs one byte plus the piece overhead", () => {
+    const a = new Assembler()
+    assert.ok(a.add(200_000, Uint8Array.of(9)))
+    assert.equal(a.bufferedBytes, 1)
+    assert.equal(a.memoryBytes, 1 + OOO_PIECE_OVERHEAD)
+    assert.ok(a.add(199_990, at(199_990, 20)), "overlapping: only the new bytes are stored")
+    assert.equal(a.bufferedBytes, 20)
+    assert.equal(a.pieceCount, 3)
+    assert.equal(a.memoryBytes, 20 + 3 * OOO_PIECE_OVERHEAD)
+    a.clear()
+    assert.equal(a.memoryBytes, 0)
+  })
+  it("refuses what passes its byte bound or the stack's budget, and SACKs only what it holds", () => {
+    const m = new TcpMemory(100_000, 1, 0.5)
+    const a = new Assembler(32, 1000, m)
+    assert.ok(a.add(100, at(100, 500)))
+    assert.equal(m.outOfOrder, 500 + OOO_PIECE_OVERHEAD)
+    assert.ok(!a.add(1000, at(1000, 500)), "500 + 64 more would pass 1000")
+    assert.ok(a.add(1000, at(1000, 300)))
+    const out: number[] = []
+    assert.equal(a.sackBlocks(out, 4), 2)
+    assert.deepEqual(out, [1000, 1300, 100, 600], "the refused segment is not reported")
+    const b = new Assembler(32, Infinity, m)
+    assert.ok(!b.add(5000, at(5000, 50_000)), "past the stack's out-of-order limit (50 000)")
+    m.pressure = true
+    assert.ok(!b.add(5000, at(5000, 10)), "under memory pressure: refused")
+    m.pressure = false
+    const ring = new Ring(10_000, m)
+    ring.push(at(0, 100))
+    assert.equal(a.advance(100, ring), 600)
+    assert.equal(m.used, a.memoryBytes + ring.storage, "the budget sees the pieces and the ring")
+    a.clear()
+    b.clear()
+    ring.dispose()
+    assert.equal(m.used, 0)
+    assert.equal(m.outOfOrder, 0)
   })
   it("SACK blocks: most recently changed first", () => {
     const a = new Assembler()
-    a.add(10, 20)
-    a.add(30, 40)
-    a.add(50, 60)
-    a.add(35, 45)
+    a.add(10, at(10, 10))
+    a.add(30, at(30, 10))
+    a.add(50, at(50, 10))
+    a.add(35, at(35, 10))
     const out: number[] = []
     assert.equal(a.sackBlocks(out, 3), 3)
     assert.deepEqual(out, [30, 45, 50, 60, 10, 20])
   })
-  it("yields exactly the contiguous prefix of a random arrival order (property)", () => {
+  it("delivers exactly the contiguous prefix of a random arrival order, byte for byte (property)", () => {
     fc.assert(
       fc.property(
         fc.array(fc.tuple(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 1, max: 30 })), { maxLength: 40 }),
-        (segs) => {
-          const a = new Assembler(8)
+        fc.integer({ min: 100, max: 2000 }),
+        (segs, maxBytes) => {
+          const m = new TcpMemory(1 << 20, 1, 1)
+          const a = new Assembler(8, maxBytes, m)
+          const ring = new Ring(1000, m)
           const have = new Set<number>()
           let edge = 0
           for (const [s, len] of segs) {
             if (s <= edge) {
-              edge = a.advance(Math.max(edge, s + len))
+              if (s + len > edge) edge = a.advance(edge + ring.push(at(edge, s + len - edge)), ring)
               for (let i = s; i < s + len; i++) have.add(i)
-            } else if (a.add(s, s + len)) { for (let i = s; i < s + len; i++) have.add(i) }
+            } else if (a.add(s, at(s, len))) { for (let i = s; i < s + len; i++) have.add(i) }
             let model = 0
             while (have.has(model)) model++
             assert.equal(edge, model)
+            assert.equal(ring.length, edge)
+            assert.deepEqual([...ring.peek(0, edge)], [...at(0, edge)], "the bytes, in order")
             assert.ok(a.rangeCount <= 8)
+            assert.ok(a.memoryBytes <= maxBytes)
+            assert.equal(m.used, a.memoryBytes + ring.storage)
+            // every SACKed byte is held (received, beyond the edge)
+            const out: number[] = []
+            const k = a.sackBlocks(out, 4)
+            for (let b = 0; b < k; b++) {
+              for (let i = out[2 * b]; i < out[2 * b + 1]; i++) assert.ok(have.has(i) && i >= edge)
+            }
           }
         },
       ),
