@@ -17,7 +17,9 @@
  * ```
  * Options: `--tap NAME` (required; without it the example prints this help and exits 0), `--cidr A.B.C.D/N` (default
  * 10.99.0.2/24), `--gateway A.B.C.D`, `--mtu N` (default 1500), `--seconds N` (stop after N seconds; default: run until
- * Ctrl-C / SIGTERM). On exit it prints the device's counters. Bun needs nothing more; Deno needs `--allow-ffi` (`-A`).
+ * Ctrl-C / SIGTERM). On exit it prints the device's counters; on SIGUSR2 it prints every counter (device, each layer's
+ * `StackMetrics` snapshot, HTTP) as one line `tap: stats {JSON}` (bench/attack.ts reads it). Bun needs nothing more;
+ * Deno needs `--allow-ffi` (`-A`).
  * Creating a TAP needs root (CAP_NET_ADMIN); attaching to one made with `ip tuntap add … user $USER` does not.
  *
  * @module
@@ -28,6 +30,7 @@ import * as Fiber from "effect/Fiber"
 import { Backend } from "../src/link/Backend.ts"
 import { Tap } from "../src/link/uplink/Tap.ts"
 import { Stack } from "../src/Stack.ts"
+import { StackMetrics } from "../src/StackMetrics.ts"
 import { Ipv4Address } from "../src/wire/Ipv4Address.ts"
 import { MacAddress } from "../src/wire/MacAddress.ts"
 import { httpHandler, httpServerStats } from "./_http.ts"
@@ -81,6 +84,16 @@ const program = (tap: string): Effect.Effect<void, unknown> =>
           )
         }),
     })
+    const dump = Effect.gen(function* () {
+      const { device } = yield* Tap.stats(net.uplink)
+      const { layers } = yield* StackMetrics.snapshot(stack)
+      yield* Console.log(`tap: stats ${JSON.stringify({ device, layers, http, iperfTests })}`)
+    })
+    const onUsr2 = () => Effect.runFork(dump)
+    yield* Effect.acquireRelease(
+      Effect.sync(() => process.on("SIGUSR2", onUsr2)),
+      () => Effect.sync(() => process.removeListener("SIGUSR2", onUsr2)),
+    )
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         const s = yield* Tap.stats(net.uplink)
