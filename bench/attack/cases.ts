@@ -11,7 +11,7 @@
  * @module
  */
 import type { AfterProbes, DuringProbes, Lab, ProcSample, StackCounters, TapCounters } from "./lab.ts"
-import { curl, OURS, prober, sleep } from "./lab.ts"
+import { curl, OURS, prober, procSample, sleep } from "./lab.ts"
 import { PY_CONNECT, python, scapy } from "./scapy.ts"
 
 /** Options every case gets. */
@@ -238,13 +238,17 @@ out(sent=${n})`,
       data: { firstOk },
     }
   },
-  judge: (_m, r, o) => {
+  judge: (m, r, o) => {
     const firstOk = r.data.firstOk as number | undefined
+    // the attack's end is the end of the watch; the recovery watch counts from there
+    const lockout = m.recoveredAfter === undefined ? undefined : o.seconds + m.recoveredAfter
     return status(
       firstOk === undefined || firstOk > 3,
-      firstOk === undefined
-        ? `no real client served for the whole ${o.seconds} s after the burst`
-        : `first real client served ${firstOk.toFixed(1)} s after the burst`,
+      firstOk !== undefined
+        ? `first real client served ${firstOk.toFixed(1)} s after the burst`
+        : lockout !== undefined
+        ? `port 80 served a real client again ~${lockout.toFixed(0)} s after the burst`
+        : `no real client served for the whole ${o.seconds} s watch after the burst (nor in the recovery watch)`,
     )
   },
 }
@@ -259,8 +263,8 @@ const floodCase = (
 ): AttackCase => ({
   id,
   attack,
-  finding: "the flood locks out or starves real TCP clients: fewer than half of the curls during it succeed, or " +
-    "the curl 2 s after it fails",
+  finding: "the flood locks out or starves real TCP clients: fewer than 80% of the curls during it succeed (2 s " +
+    "bound each), or the curl 2 s after it fails",
   ...(lab === undefined ? {} : { lab }),
   evidence,
   run: (l, o) => withProber(l, () => hping3(l, args, o.seconds), "pkts"),
@@ -268,7 +272,7 @@ const floodCase = (
     const d = r.during!
     const after = m.probes?.curl
     return status(
-      d.curlOk < d.curlTotal / 2 || after?.ok !== true,
+      d.curlOk < 0.8 * d.curlTotal || after?.ok !== true,
       `curl ${d.curlOk}/${d.curlTotal} during the flood, ${after?.ok === true ? "served" : "not served"} 2 s after`,
     )
   },
@@ -276,18 +280,32 @@ const floodCase = (
 
 const pingFloodCase: AttackCase = {
   id: "ping-flood",
-  attack: "hping3 --icmp --flood (echo requests, 56 data bytes) for the flood window",
-  finding: "RSS retained after the flood grows with the requests: ≥ 32 MiB and ≥ 256 B per request",
+  attack: "ping -f (flood ping: as fast as the replies come back, at least 100/s) for the flood window",
+  finding: "RSS grows with the requests: in the second half of the flood by ≥ 256 B per request, and ≥ 32 MiB " +
+    "retained 2 s after it (issue: Deno ~2.7 KiB per request without bound; Bun levels off)",
   evidence: ["icmp.echoRequestsReceived", "icmp.echoRepliesSent"],
-  run: (lab, o) => withProber(lab, () => hping3(lab, ["--icmp", "--flood", "-d", "56"], o.seconds), "pkts"),
+  run: (lab, o) =>
+    withProber(lab, async () => {
+      const flood = lab.exec(["ping", "-n", "-q", "-f", "-w", String(o.seconds), OURS], o.seconds + 5)
+      await sleep((o.seconds * 1000) / 2)
+      const mid = { rss: procSample(lab.pid)?.rss ?? 0, frames: (await lab.tap()).toStack }
+      const r = await flood
+      const end = { rss: procSample(lab.pid)?.rss ?? 0, frames: (await lab.tap()).toStack }
+      const sent = Number(/(\d+) packets transmitted/.exec(r.stdout)?.[1] ?? "0")
+      const received = Number(/(\d+) received/.exec(r.stdout)?.[1] ?? "0")
+      return { sent, data: { received, secondHalf: (end.rss - mid.rss) / Math.max(1, end.frames - mid.frames) } }
+    }, "pkts"),
   judge: (m, r) => {
     const requests = delta(m, "icmp.echoRequestsReceived") ?? r.sent
     const retained = m.after.proc.rss - m.before.proc.rss
-    const per = retained / Math.max(1, requests)
+    const slope = r.data.secondHalf as number
     return status(
-      retained >= 32 * MiB && per >= 256,
-      `${requests} requests, RSS retained ${retained >= 0 ? "+" : ""}${mib(retained)} ` +
-        `(${per.toFixed(0)} B/request), peak +${mib(m.peakRss - m.before.proc.rss)}`,
+      retained >= 32 * MiB && slope >= 256,
+      `${requests} requests (${r.data.received} replies seen by ping): RSS +${(slope / 1024).toFixed(2)} KiB per ` +
+        `request in the second half, ${retained >= 0 ? "+" : ""}${mib(retained)} retained ` +
+        `(${(retained / Math.max(1, requests) / 1024).toFixed(2)} KiB/request), peak +${
+          mib(m.peakRss - m.before.proc.rss)
+        }`,
     )
   },
 }
