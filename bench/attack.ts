@@ -65,7 +65,8 @@ import { existsSync, writeFileSync } from "node:fs"
 import { loadavg } from "node:os"
 import { join } from "node:path"
 import { needs, ROOT, RUNTIME } from "../tests/interop/_netns.ts"
-import { type AttackCase, type AttackResult, CASES, delta, type Finding, type Measurement } from "./attack/cases.ts"
+import { type AttackCase, type AttackResult, delta, type Finding, type Measurement } from "./attack/case.ts"
+import { CASES } from "./attack/cases.ts"
 import {
   afterProbes,
   closeAllLabs,
