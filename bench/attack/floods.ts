@@ -12,7 +12,7 @@
  * @module
  */
 import { type AttackCase, delta, hping3, MiB, mib, status, withProber } from "./case.ts"
-import { curl, OURS, procSample, sleep } from "./lab.ts"
+import { curl, OURS, sampleNow, sleep } from "./lab.ts"
 import { PY_CONNECT, python, scapy } from "./scapy.ts"
 
 export const synBurstCase: AttackCase = {
@@ -105,9 +105,9 @@ export const pingFloodCase: AttackCase = {
     withProber(lab, async () => {
       const flood = lab.exec(["ping", "-n", "-q", "-f", "-w", String(o.seconds), OURS], o.seconds + 5)
       await sleep((o.seconds * 1000) / 2)
-      const mid = { rss: procSample(lab.pid)?.rss ?? 0, frames: (await lab.tap()).toStack }
+      const mid = { rss: sampleNow(lab).rss, frames: (await lab.tap()).toStack }
       const r = await flood
-      const end = { rss: procSample(lab.pid)?.rss ?? 0, frames: (await lab.tap()).toStack }
+      const end = { rss: sampleNow(lab).rss, frames: (await lab.tap()).toStack }
       const sent = Number(/(\d+) packets transmitted/.exec(r.stdout)?.[1] ?? "0")
       const received = Number(/(\d+) received/.exec(r.stdout)?.[1] ?? "0")
       return { sent, data: { received, secondHalf: (end.rss - mid.rss) / Math.max(1, end.frames - mid.frames) } }

@@ -18,7 +18,8 @@
  * harness calls it on SIGINT/SIGTERM and on exit). Attack tools are also started under `timeout`, and the stack with
  * `--seconds`, so nothing outlives a killed harness by more than that bound.
  *
- * Recipes: /work/shared/docs/linux-interop.md §1 (namespaces and TAP) and tests/interop/example-tap.test.ts.
+ * The topology is the one of tests/interop/example-tap.test.ts (a TAP made with `ip tuntap add` in the namespace,
+ * the example attached to it), whose helpers (tests/interop/_netns.ts) this module reuses.
  *
  * @module
  */

@@ -11,15 +11,16 @@
  *
  * @module
  */
+import type { RunResult } from "../../tests/interop/_netns.ts"
 import type { Lab } from "./lab.ts"
-import { KERNEL, OURS } from "./lab.ts"
+import { DEV, KERNEL, OURS } from "./lab.ts"
 
 /** The Python prelude: imports, the lab's addresses, `eth()`, `exchange()`, `rss()`, `out()`. */
 const prelude = (lab: Lab): string =>
   `import json, random, re, subprocess, sys, threading, time
 from scapy.all import *
 conf.verb = 0
-IFACE = "${"vn0"}"; OURS = "${OURS}"; KERNEL = "${KERNEL}"
+IFACE = "${DEV}"; OURS = "${OURS}"; KERNEL = "${KERNEL}"
 SMAC = "${lab.stackMac}"; KMAC = "${lab.kernelMac}"; PID = ${lab.pid}
 def out(**kw): print(json.dumps(kw)); sys.stdout.flush()
 def eth(src=KMAC, dst=SMAC): return Ether(src=src, dst=dst)
@@ -36,25 +37,22 @@ def exchange(frames, wait=1.5, bpf=None):
     return list(sn.results or [])
 `
 
-/** Runs a snippet (after the prelude) in the lab's namespace, bounded by `seconds`; returns its last JSON line. */
-export const scapy = async (lab: Lab, body: string, seconds: number): Promise<Record<string, unknown>> => {
-  const r = await lab.exec(["/usr/bin/python3", "-c", `${prelude(lab)}\n${body}`], seconds)
+/** The last line of a Python run's output as JSON; throws with its stderr's last lines when there is none. */
+const lastJson = (r: RunResult, what: string): Record<string, unknown> => {
   const last = r.stdout.trim().split("\n").pop() ?? ""
   if (!last.startsWith("{")) {
-    throw new Error(`scapy snippet failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`)
+    throw new Error(`${what} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`)
   }
   return JSON.parse(last) as Record<string, unknown>
 }
 
+/** Runs a snippet (after the prelude) in the lab's namespace, bounded by `seconds`; returns its last JSON line. */
+export const scapy = async (lab: Lab, body: string, seconds: number): Promise<Record<string, unknown>> =>
+  lastJson(await lab.exec(["/usr/bin/python3", "-c", `${prelude(lab)}\n${body}`], seconds), "scapy snippet")
+
 /** Runs plain Python (kernel sockets, no scapy) in the lab's namespace; returns its last JSON line. */
-export const python = async (lab: Lab, code: string, seconds: number): Promise<Record<string, unknown>> => {
-  const r = await lab.exec(["/usr/bin/python3", "-c", code], seconds)
-  const last = r.stdout.trim().split("\n").pop() ?? ""
-  if (!last.startsWith("{")) {
-    throw new Error(`python failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`)
-  }
-  return JSON.parse(last) as Record<string, unknown>
-}
+export const python = async (lab: Lab, code: string, seconds: number): Promise<Record<string, unknown>> =>
+  lastJson(await lab.exec(["/usr/bin/python3", "-c", code], seconds), "python")
 
 /** Opens `n` TCP connections from the kernel to port 80 (Python prelude for stalled downloads and slowloris). */
 export const PY_CONNECT = `import json, resource, socket, sys, time
