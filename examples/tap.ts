@@ -19,7 +19,8 @@
  * 10.99.0.2/24), `--gateway A.B.C.D`, `--mtu N` (default 1500), `--seconds N` (stop after N seconds; default: run until
  * Ctrl-C / SIGTERM), `--http-timeout N` (seconds the HTTP server waits for a request head, keep-alive idle time
  * included, and for a request body; default 20: a slowloris client is closed then). On exit it prints the device's
- * counters. Bun needs nothing more; Deno needs `--allow-ffi` (`-A`).
+ * counters; on SIGUSR2 it prints every counter (device, each layer's `StackMetrics` snapshot, HTTP) as one line
+ * `tap: stats {JSON}` (bench/attack.ts reads it). Bun needs nothing more; Deno needs `--allow-ffi` (`-A`).
  * Creating a TAP needs root (CAP_NET_ADMIN); attaching to one made with `ip tuntap add … user $USER` does not.
  *
  * @module
@@ -30,6 +31,7 @@ import * as Fiber from "effect/Fiber"
 import { Backend } from "../src/link/Backend.ts"
 import { Tap } from "../src/link/uplink/Tap.ts"
 import { Stack } from "../src/Stack.ts"
+import { StackMetrics } from "../src/StackMetrics.ts"
 import { Ipv4Address } from "../src/wire/Ipv4Address.ts"
 import { MacAddress } from "../src/wire/MacAddress.ts"
 import { httpHandler, httpServerStats } from "./_http.ts"
@@ -88,6 +90,16 @@ const program = (tap: string): Effect.Effect<void, unknown> =>
           )
         }),
     })
+    const dump = Effect.gen(function* () {
+      const { device } = yield* Tap.stats(net.uplink)
+      const { layers } = yield* StackMetrics.snapshot(stack)
+      yield* Console.log(`tap: stats ${JSON.stringify({ device, layers, http, iperfTests })}`)
+    })
+    const onUsr2 = () => Effect.runFork(dump)
+    yield* Effect.acquireRelease(
+      Effect.sync(() => process.on("SIGUSR2", onUsr2)),
+      () => Effect.sync(() => process.removeListener("SIGUSR2", onUsr2)),
+    )
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         const s = yield* Tap.stats(net.uplink)
