@@ -45,7 +45,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Queue from "effect/Queue"
+import type { SchedulerDispatcher } from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import { MacAddress } from "../wire/MacAddress.ts"
 import {
@@ -62,6 +62,7 @@ import {
   type PortStats,
   type RegisterOptions,
 } from "./Backend.ts"
+import { FlowQueue } from "./FlowQueue.ts"
 
 /** Forwarding mode of the switch. */
 export type SwitchMode = "learning" | "hub"
@@ -82,6 +83,13 @@ export interface SwitchOptions {
   readonly batchSize?: number
   /** Size of the learned MAC table (default 4096). */
   readonly macTableSize?: number
+  /**
+   * Default number of flow buckets of each port's queue (default 1024; 1 = one FIFO shared by every flow, the
+   * behaviour before flow fairness). See `FlowQueue.ts`.
+   */
+  readonly flowBuckets?: number
+  /** Bytes a flow bucket may send per round of the fair scheduler (default: the port's `mtu + 14`). */
+  readonly flowQuantum?: number
 }
 
 /** The switch as a value: the Backend contract plus introspection used by tests and benchmarks. */
@@ -102,13 +110,13 @@ const DEFAULT_QUEUE_CAPACITY = 4096
 /** Default byte budget of a queue, in full-size frames of the port's MTU. */
 const DEFAULT_QUEUE_FULL_FRAMES = 1024
 const DEFAULT_MAC_TABLE_SIZE = 4096
+const DEFAULT_FLOW_BUCKETS = 1024
+const MAX_FLOW_BUCKETS = 65536
 const DEFAULT_FLUSH_TIMEOUT: Duration.Input = "1 second"
 
 const OPEN = 0
 const CLOSING = 1
 const CLOSED = 2
-
-const EMPTY_BATCH: ReadonlyArray<Uint8Array> = []
 
 /** Mutable per-port state; counters are plain numbers bumped on the hot path. */
 interface Port {
@@ -116,24 +124,30 @@ interface Port {
   readonly mac: MacAddress
   readonly mtu: number
   readonly maxFrame: number
-  readonly queue: Queue.Queue<Uint8Array>
+  /** The flow-fair queue: frames accepted and not yet taken by the reader. */
+  readonly queue: FlowQueue
   readonly info: PortInfo
   listener: FrameListener | undefined
   state: number
   fiber: Fiber.Fiber<void> | undefined
-  /** Frames accepted into the queue and not yet finished by the listener (queued + in flight). */
-  pending: number
-  /** Bytes of the frames in the queue (not yet taken by the reader). */
-  queuedBytes: number
-  /** Byte budget of the queue. */
-  readonly maxQueuedBytes: number
+  /** 1 while the listener runs on a frame taken from the queue (queued + in flight = what a flush waits for). */
+  inFlight: number
   drained: Deferred.Deferred<void> | undefined
-  batch: ReadonlyArray<Uint8Array>
-  cursor: number
+  /** Frames the reader still takes in the current batch (the frames queued when it woke, at most `batchSize`). */
+  batchLeft: number
+  /** The parked reader's wake-up, while it waits for a frame. */
+  parked: ((effect: Effect.Effect<void>) => void) | undefined
+  /** A wake-up is scheduled (once per batch, as `Queue` schedules its taker). */
+  waking: boolean
+  /** Schedules the wake-up: the dispatcher of the fiber that registered the port (the sender never runs the reader). */
+  readonly dispatcher: SchedulerDispatcher
+  /** Resumes the parked reader (scheduled by `enqueue`). */
+  readonly wake: () => void
   rxBytes: number
   rxPackets: number
   txBytes: number
   txPackets: number
+  /** Drops counted here (no listener, closing, too large); the queue counts its overflow drops itself. */
   rxDrops: number
   txErrors: number
   rxErrors: number
@@ -144,7 +158,8 @@ const snapshot = (p: Port): PortStats => ({
   rxPackets: p.rxPackets,
   txBytes: p.txBytes,
   txPackets: p.txPackets,
-  rxDrops: p.rxDrops,
+  rxDrops: p.rxDrops + p.queue.drops,
+  rxFlowDrops: p.queue.flowDrops,
   txErrors: p.txErrors,
   rxErrors: p.rxErrors,
 })
@@ -161,6 +176,8 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
     const defaultBytes = options?.queueBytes
     const batchSize = options?.batchSize ?? Number.POSITIVE_INFINITY
     const macTableSize = options?.macTableSize ?? DEFAULT_MAC_TABLE_SIZE
+    const defaultFlowBuckets = options?.flowBuckets ?? DEFAULT_FLOW_BUCKETS
+    const flowQuantum = options?.flowQuantum
     if (mode !== "learning" && mode !== "hub") {
       return yield* Effect.die(new Error(`Switch: mode must be "learning" or "hub", got ${String(mode)}`))
     }
@@ -175,6 +192,14 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
     }
     if (!isPositiveInt(macTableSize)) {
       return yield* Effect.die(new Error(`Switch: macTableSize must be a positive integer, got ${macTableSize}`))
+    }
+    if (!isPositiveInt(defaultFlowBuckets) || defaultFlowBuckets > MAX_FLOW_BUCKETS) {
+      return yield* Effect.die(
+        new Error(`Switch: flowBuckets must be an integer in 1..${MAX_FLOW_BUCKETS}, got ${defaultFlowBuckets}`),
+      )
+    }
+    if (flowQuantum !== undefined && !isPositiveInt(flowQuantum)) {
+      return yield* Effect.die(new Error(`Switch: flowQuantum must be a positive integer, got ${flowQuantum}`))
     }
 
     const ports = new Map<PortId, Port>()
@@ -195,7 +220,7 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
         for (const p of live) {
           p.state = CLOSED
           p.listener = undefined
-          Queue.shutdownUnsafe(p.queue)
+          p.queue.clear()
           if (p.fiber !== undefined) fibers.push(p.fiber)
           if (p.drained !== undefined) Deferred.doneUnsafe(p.drained, Exit.void)
         }
@@ -221,16 +246,11 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
     // ---- delivery (sender side) -----------------------------------------------------------------------------------
 
     const enqueue = (p: Port, frame: Uint8Array): void => {
-      const len = frame.length
-      if (
-        p.state !== OPEN || p.listener === undefined || len > p.maxFrame || p.queuedBytes + len > p.maxQueuedBytes
-      ) {
+      if (p.state !== OPEN || p.listener === undefined || frame.length > p.maxFrame) {
         p.rxDrops++
-      } else if (Queue.offerUnsafe(p.queue, frame)) {
-        p.pending++
-        p.queuedBytes += len
-      } else {
-        p.rxDrops++
+      } else if (p.queue.offer(frame) && p.parked !== undefined && !p.waking) {
+        p.waking = true
+        p.dispatcher.scheduleTask(p.wake, 0)
       }
     }
 
@@ -297,10 +317,10 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
 
     const startReader = (p: Port): Effect.Effect<Fiber.Fiber<void>> => {
       const deliverBatch: Effect.Effect<void> = Effect.whileLoop({
-        while: () => p.cursor < p.batch.length,
+        while: () => p.batchLeft > 0 && p.queue.length > 0,
         body: () => {
-          const frame = p.batch[p.cursor++]
-          p.queuedBytes -= frame.length
+          p.batchLeft--
+          const frame = p.queue.take()!
           const listener = p.listener
           if (listener === undefined || p.state === CLOSED) {
             p.rxDrops++
@@ -308,15 +328,16 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
           }
           p.rxPackets++
           p.rxBytes += frame.length
+          p.inFlight = 1
           return listener(frame)
         },
         step: () => {
-          p.pending--
+          p.inFlight = 0
         },
       })
       const onFailure = (cause: Cause.Cause<never>): Effect.Effect<void> => {
         if (p.state === CLOSED || closed) return Effect.failCause(cause) // we are being shut down
-        p.pending--
+        p.inFlight = 0
         p.rxErrors++
         return Effect.logWarning(`vnetif switch: listener of port ${p.id} failed; frame dropped`, cause).pipe(
           Effect.andThen(deliverSafe),
@@ -324,16 +345,24 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
       }
       const deliverSafe: Effect.Effect<void> = Effect.catchCause(deliverBatch, onFailure)
       const afterBatch = (): void => {
-        p.batch = EMPTY_BATCH
-        p.cursor = 0
-        if (p.drained !== undefined && p.pending <= 0) Deferred.doneUnsafe(p.drained, Exit.void)
+        p.batchLeft = 0
+        if (p.drained !== undefined && p.queue.length === 0) Deferred.doneUnsafe(p.drained, Exit.void)
       }
-      const take = Queue.takeBetween(p.queue, 1, batchSize)
-      const takeAndDeliver: Effect.Effect<void> = Effect.flatMap(take, (batch) => {
-        p.batch = batch
-        p.cursor = 0
-        return deliverSafe
+      // Parks until a frame is queued; `enqueue` schedules the wake-up on the dispatcher (never runs the reader).
+      const park: Effect.Effect<void> = Effect.callback<void>((resume) => {
+        if (p.queue.length > 0 || p.state === CLOSED) return resume(Effect.void)
+        p.parked = resume
+        return Effect.sync(() => {
+          p.parked = undefined
+        })
       })
+      const startBatch = (): Effect.Effect<void> => {
+        p.batchLeft = Math.min(p.queue.length, batchSize)
+        return deliverSafe
+      }
+      const takeAndDeliver: Effect.Effect<void> = Effect.suspend(() =>
+        p.queue.length > 0 ? startBatch() : Effect.flatMap(park, startBatch)
+      )
       const loop = Effect.whileLoop({
         while: () => p.state !== CLOSED,
         body: () => takeAndDeliver,
@@ -363,6 +392,10 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
         if (!isPositiveInt(capacity)) {
           return yield* invalid(`queueCapacity must be a positive integer, got ${capacity}`)
         }
+        const flowBuckets = opts?.flowBuckets ?? defaultFlowBuckets
+        if (!isPositiveInt(flowBuckets) || flowBuckets > MAX_FLOW_BUCKETS) {
+          return yield* invalid(`flowBuckets must be an integer in 1..${MAX_FLOW_BUCKETS}, got ${flowBuckets}`)
+        }
         const explicitCapacity = opts?.queueCapacity ?? options?.queueCapacity
         const maxQueuedBytes = opts?.queueBytes ?? defaultBytes ??
           (explicitCapacity ?? DEFAULT_QUEUE_FULL_FRAMES) * (mtu + ETHERNET_HEADER_LEN)
@@ -373,7 +406,13 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
         if (nextId > MAX_PORT_ID) return yield* Effect.die(new Error("Switch: all 2^32 port ids are used up"))
         const id = nextId++
         const mac = portMac(id)
-        const queue = yield* Queue.dropping<Uint8Array>(capacity)
+        const queue = new FlowQueue({
+          buckets: flowBuckets,
+          capacity,
+          maxBytes: maxQueuedBytes,
+          quantum: flowQuantum ?? mtu + ETHERNET_HEADER_LEN,
+        })
+        const dispatcher = (yield* Effect.withFiber((fiber) => Effect.succeed(fiber))).currentDispatcher
         const p: Port = {
           id,
           mac,
@@ -384,13 +423,25 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
           listener: undefined,
           state: OPEN,
           fiber: undefined,
-          pending: 0,
-          queuedBytes: 0,
-          maxQueuedBytes,
+          inFlight: 0,
           drained: undefined,
-          batch: EMPTY_BATCH,
-          cursor: 0,
-          ...emptyPortStats,
+          batchLeft: 0,
+          parked: undefined,
+          waking: false,
+          dispatcher,
+          wake: () => {
+            p.waking = false
+            const resume = p.parked
+            p.parked = undefined
+            if (resume !== undefined) resume(Effect.void)
+          },
+          rxBytes: 0,
+          rxPackets: 0,
+          txBytes: 0,
+          txPackets: 0,
+          rxDrops: 0,
+          txErrors: 0,
+          rxErrors: 0,
         }
         ports.set(id, p)
         live.push(p)
@@ -406,7 +457,7 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
         ports.delete(p.id)
         live = live.filter((q) => q !== p)
         for (const [mac, q] of learned) if (q === p) learned.delete(mac)
-        Queue.shutdownUnsafe(p.queue)
+        p.queue.clear()
         if (p.drained !== undefined) Deferred.doneUnsafe(p.drained, Exit.void)
         const stats = snapshot(p)
         const fiber = p.fiber
@@ -432,7 +483,7 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
         const p = ports.get(id)
         if (p === undefined) return unregister(id)
         if (p.state === OPEN) p.state = CLOSING
-        if (p.pending <= 0 || p.fiber === Fiber.getCurrent()) return closePort(p)
+        if (p.queue.length + p.inFlight <= 0 || p.fiber === Fiber.getCurrent()) return closePort(p)
         const drained = p.drained ??= Deferred.makeUnsafe<void>()
         return Deferred.await(drained).pipe(
           Effect.timeoutOrElse({
@@ -441,7 +492,7 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
               Effect.fail(
                 new BackendError({
                   reason: "FlushTimeout",
-                  message: `port ${id}: ${p.pending} frame(s) still queued or in delivery after ${
+                  message: `port ${id}: ${p.queue.length + p.inFlight} frame(s) still queued or in delivery after ${
                     String(timeout)
                   }; the port stays closing, call unregister to force it`,
                 }),
@@ -478,6 +529,8 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
           p.rxDrops =
           p.txErrors =
           p.rxErrors =
+          p.queue.drops =
+          p.queue.flowDrops =
             0
       })
 

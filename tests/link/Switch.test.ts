@@ -371,6 +371,7 @@ describe("Switch: listeners", () => {
         txBytes: 100,
         txPackets: 1,
         rxDrops: 0,
+        rxFlowDrops: 0,
         txErrors: 0,
         rxErrors: 0,
       })

@@ -244,6 +244,7 @@ describe("Vnetif: errors, MTU, stats", () => {
         txBytes: 1100,
         txPackets: 11,
         rxDrops: 1, // a has no handler
+        rxFlowDrops: 0,
         txErrors: 1,
       })
       assert.deepEqual(yield* b.stats, {
@@ -252,11 +253,20 @@ describe("Vnetif: errors, MTU, stats", () => {
         txBytes: 200,
         txPackets: 1,
         rxDrops: 6,
+        rxFlowDrops: 0,
         txErrors: 0,
       })
       assert.deepEqual(s.seqs(), [1, 2, 3, 4, 5])
       yield* b.resetStats
-      assert.deepEqual(yield* b.stats, { rxBytes: 0, rxPackets: 0, txBytes: 0, txPackets: 0, rxDrops: 0, txErrors: 0 })
+      assert.deepEqual(yield* b.stats, {
+        rxBytes: 0,
+        rxPackets: 0,
+        txBytes: 0,
+        txPackets: 0,
+        rxDrops: 0,
+        rxFlowDrops: 0,
+        txErrors: 0,
+      })
       yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, 12, 100)))
       yield* s.until(6)
       yield* b.disconnect
