@@ -1,0 +1,201 @@
+/**
+ * Fairness under floods (issue 15): a raw switch port floods UDP datagrams at a stack's echo service (port 7) in
+ * big synchronous bursts, each larger than the stack's receive queue, one burst per macrotask — faster than the stack
+ * can answer them. The other services of the flooded stack must not starve:
+ *
+ * - a TCP client on another stack moves 1 MiB to a TCP echo server on the flooded stack and reads it back
+ *   byte-exact, before the flood has sent a bounded number of bursts (on a shared FIFO the flood fills the queue
+ *   before each TCP segment arrives and the connection never gets through);
+ * - a UDP service on another port of the flooded stack receives every datagram sent to it between bursts, in order;
+ * - the flood's losses are counted: the device's `rxDrops` and `rxFlowDrops`, the echo socket's `queueOverflows`.
+ *
+ * The bound is in flood bursts, not in time: a slow machine takes longer, not more bursts. Live clock (TCP's own
+ * timers run in real time, but a transfer that is not starved never waits for one).
+ *
+ * @module
+ */
+import { describe, it } from "node:test"
+import assert from "node:assert/strict"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+import type { Backend } from "../../src/link/Backend.ts"
+import { Vnetif, type VnetifShape } from "../../src/link/Vnetif.ts"
+import { Stack, type StackHandle } from "../../src/Stack.ts"
+import type { Ipv4Address } from "../../src/wire/Ipv4Address.ts"
+import { fnv1a, randomBytes } from "../tcp/_service.ts"
+import {
+  arpFrame,
+  ip,
+  ipv4Frame,
+  macrotask,
+  parseArp,
+  pollUntil,
+  run,
+  udpDatagram,
+  withSwitch,
+} from "../support/TestDevice.ts"
+
+const FLOODER = ip("10.0.0.9")
+/** Frames per burst: twice the default receive queue (4096 frames), so every burst overflows it. */
+const BURST = 8192
+/** Bursts the flood may send before the victims must be done; a fair switch needs a few dozen. */
+const MAX_BURSTS = 1500
+
+/** A raw port that floods UDP datagrams at `target:7`, answers ARP for its address and counts the echoes it gets. */
+interface Flooder {
+  readonly device: VnetifShape
+  /** Bursts sent so far. */
+  readonly bursts: () => number
+  /** Echo replies received. */
+  readonly echoes: () => number
+  /** Sends one burst of {@link BURST} datagrams, synchronously. */
+  readonly burst: () => void
+}
+
+const flooder = (target: StackHandle): Effect.Effect<Flooder, never, Backend | Scope.Scope> =>
+  Effect.gen(function* () {
+    const device = yield* Effect.orDie(Vnetif.make())
+    let echoes = 0
+    let bursts = 0
+    yield* Effect.forkScoped(device.listen((f) =>
+      Effect.sync(() => {
+        const a = parseArp(f)
+        if (a === undefined) echoes++
+        else if (a.operation === 1 && a.targetProtocolAddr === FLOODER) {
+          device.transmit(arpFrame({
+            op: 2,
+            senderMac: device.mac,
+            senderIp: FLOODER,
+            targetMac: a.senderHardwareAddr,
+            targetIp: a.senderProtocolAddr,
+          }))
+        }
+      })
+    ))
+    yield* device.ready
+    // one frame, re-sent unchanged (allowed by the ownership contract: nobody writes to it)
+    const frame = ipv4Frame(target.mac, device.mac, {
+      src: FLOODER,
+      dst: target.address,
+      protocol: 17,
+      payload: udpDatagram(FLOODER, target.address, 40000, 7, new Uint8Array(64)),
+    })
+    return {
+      device,
+      bursts: () => bursts,
+      echoes: () => echoes,
+      burst: () => {
+        for (let i = 0; i < BURST; i++) device.transmit(frame)
+        bursts++
+      },
+    }
+  })
+
+/** Two stacks on one switch: `server` (10.0.0.1) runs a UDP echo on port 7, `client` (10.0.0.2). */
+const stacks = Effect.gen(function* () {
+  const server = yield* Stack.make({ cidr: "10.0.0.1/24" })
+  const client = yield* Stack.make({ cidr: "10.0.0.2/24" })
+  yield* server.udp.listen(7, (d, socket) => Effect.ignore(socket.send(d.src, d.srcPort, d.data)))
+  return { server, client }
+})
+
+/** Floods (one burst per macrotask) until `done()` or {@link MAX_BURSTS}; the bursts it took. */
+const floodUntil = (f: Flooder, done: () => boolean): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    while (!done() && f.bursts() < MAX_BURSTS) {
+      f.burst()
+      yield* macrotask
+    }
+    return f.bursts()
+  })
+
+/** Resolves `dst` in `from`'s ARP cache before the flood starts (ARP is not what these tests are about). */
+const warmArp = (from: StackHandle, dst: Ipv4Address) => Effect.orDie(from.ipv4.resolve(dst))
+
+describe("Fairness under a UDP flood to the echo port", () => {
+  it("a TCP client moves 1 MiB to and from a server on the flooded stack, byte-exact, within a bounded flood", {
+    timeout: 60_000,
+  }, () =>
+    run(withSwitch(() =>
+      Effect.gen(function* () {
+        const { server, client } = yield* stacks
+        const flood = yield* flooder(server)
+        yield* warmArp(client, server.address)
+        const listener = yield* server.tcp.listen(5001)
+        yield* Effect.forkScoped(Effect.gen(function* () {
+          const conn = yield* listener.accept
+          while (true) {
+            const d = yield* conn.read
+            if (d === undefined) break
+            yield* conn.write(d.slice())
+          }
+          yield* conn.close
+        }))
+        const data = randomBytes(1 << 20, 15)
+        let echoed = 0
+        let hash = 0x811c9dc5
+        let done = false
+        const transfer = yield* Effect.forkChild(Effect.gen(function* () {
+          const conn = yield* client.tcp.connect(server.address, 5001)
+          yield* Effect.forkChild(Effect.gen(function* () {
+            for (let off = 0; off < data.length; off += 65536) yield* conn.write(data.subarray(off, off + 65536))
+            yield* conn.closeWrite
+          }))
+          while (true) {
+            const d = yield* conn.read
+            if (d === undefined) break
+            hash = fnv1a(d, hash)
+            echoed += d.length
+          }
+          yield* conn.close
+          done = true
+        }))
+        const bursts = yield* floodUntil(flood, () => done)
+        assert.ok(
+          done,
+          `TCP starved: after ${bursts} flood bursts of ${BURST} datagrams only ${echoed} of ${data.length} bytes echoed`,
+        )
+        yield* Fiber.join(transfer)
+        assert.equal(echoed, data.length)
+        assert.equal(hash, fnv1a(data), "echoed bytes differ")
+        const dev = yield* server.vnetif.stats
+        const udp = yield* server.udp.stats
+        assert.ok(dev.rxDrops >= (BURST - 4096) * bursts, `every burst overflowed the queue (drops ${dev.rxDrops})`)
+        assert.ok(dev.rxFlowDrops > 0, "the flood's drops while TCP was queued are counted as flow drops")
+        assert.ok(dev.rxFlowDrops <= dev.rxDrops)
+        assert.ok(udp.rxDelivered > 0 && udp.queueOverflows > 0, "the echo service was flooded too")
+      })
+    )))
+
+  it(
+    "a UDP service on another port gets every datagram sent between bursts, in order",
+    { timeout: 60_000 },
+    () =>
+      run(withSwitch(() =>
+        Effect.gen(function* () {
+          const { server, client } = yield* stacks
+          const flood = yield* flooder(server)
+          const got: Array<number> = []
+          yield* server.udp.listen(9, (d) =>
+            Effect.sync(() => {
+              got.push((d.data[0] << 8) | d.data[1])
+            }))
+          const sender = yield* client.udp.bind(0)
+          yield* warmArp(client, server.address)
+          const N = 200
+          for (let i = 0; i < N; i++) {
+            flood.burst() // the queue is full now
+            yield* Effect.orDie(sender.send(server.address, 9, new Uint8Array([i >> 8, i & 0xff])))
+            yield* macrotask
+          }
+          yield* pollUntil(Effect.sync(() => got.length), (n) => n >= N, `datagrams to port 9 during the flood`, 10_000)
+            .pipe(Effect.catchDefect(() => Effect.void))
+          assert.deepEqual(got, Array.from({ length: N }, (_, i) => i))
+          const dev = yield* server.vnetif.stats
+          assert.ok(dev.rxFlowDrops >= N, `flood frames dropped for the port-9 datagrams (${dev.rxFlowDrops})`)
+          assert.ok((yield* server.udp.stats).queueOverflows > 0, "the echo service was flooded too")
+        })
+      )),
+  )
+})
