@@ -5,7 +5,7 @@
  * Setup: `server` (10.0.0.1) runs a UDP echo on port 7 and a TCP sink on 5001; `client` (10.0.0.2) sends `--bytes`
  * (default 16 MiB) to the sink in 64 KiB writes; the receiver checks the length and a hash. The flooder is a raw
  * switch port that answers ARP and sends bursts of `--burst` (default 8192, twice the default receive queue of 4096
- * frames) 106-byte UDP datagrams to the server's port 7, one burst per macrotask (`setTimeout(0)`), for as long as the
+ * frames) 106-byte UDP datagrams to the server's port 7 from 256 source ports in turn (as hping3 varies its own), one burst per macrotask (`setTimeout(0)`), for as long as the
  * transfer runs. The flood shares the thread with the stacks, so its offered rate is whatever the event loop gives it;
  * it is printed. A flooded transfer that has not finished after `--limit` seconds (default 15) is reported as
  * stalled with the bytes it moved.
@@ -84,11 +84,11 @@ class Hasher {
 const expected = new Hasher()
 expected.update(data)
 
-/** A 106-byte frame: UDP from the flooder to `dst:7` with 64 zero bytes. */
-const floodFrame = (dstMac: MacAddress, srcMac: MacAddress, dst: Ipv4Address): Uint8Array => {
+/** A 106-byte frame: UDP from the flooder's `srcPort` to `dst:7` with 64 zero bytes. */
+const floodFrame = (dstMac: MacAddress, srcMac: MacAddress, dst: Ipv4Address, srcPort: number): Uint8Array => {
   const udp = new Uint8Array(8 + 64)
   UdpRepr.emit(
-    { srcPort: 40000, dstPort: 7, payload: new Uint8Array(64) },
+    { srcPort, dstPort: 7, payload: new Uint8Array(64) },
     udp,
     pseudoHeaderSum(FLOODER, dst, 17, udp.length),
     ChecksumCapabilities.all,
@@ -175,7 +175,7 @@ const transfer = (flood: boolean) =>
     yield* Effect.forkScoped(flooder.listen(onFrame))
     yield* flooder.ready
     yield* Effect.orDie(client.ipv4.resolve(server.address))
-    const frame = floodFrame(server.mac, flooder.mac, server.address)
+    const frames = Array.from({ length: 256 }, (_, i) => floodFrame(server.mac, flooder.mac, server.address, 20000 + i))
     const listener = yield* server.tcp.listen(5001)
     let received = 0
     const hash = new Hasher()
@@ -195,7 +195,7 @@ const transfer = (flood: boolean) =>
     const flooding = flood
       ? yield* Effect.forkChild(Effect.gen(function* () {
         while (!done) {
-          for (let i = 0; i < burst; i++) flooder.transmit(frame)
+          for (let i = 0; i < burst; i++) flooder.transmit(frames[i & 255])
           offered += burst
           yield* macrotask
         }

@@ -8,13 +8,17 @@
  * buffer:
  *
  * - Classification: each frame is hashed to one of `buckets` flow buckets by its flow key, read at fixed offsets of
- *   the frame (no parsing beyond that, never throws): IPv4 — source, destination, protocol and, for TCP/UDP/SCTP
- *   and other port-carrying protocols of an unfragmented datagram, the 32-bit port word; fragments (MF set or an
- *   offset) use the addresses and protocol only, so every fragment of a datagram shares a bucket. IPv6 — the last
- *   words of both addresses, the next header and the port word for TCP/UDP. Anything else (ARP, VLAN-tagged, …) —
- *   its EtherType. The hash is fixed (no random perturbation: the simulation is deterministic), so two flows may share
- *   a bucket with probability 1/`buckets`, and an attacker who can choose many 5-tuples can occupy many buckets;
- *   that is RFC 8290's limitation too.
+ *   the frame (no parsing beyond that, never throws). The key is the *service*: the IP protocol and, for TCP, UDP,
+ *   UDP-Lite, DCCP and SCTP, the lower of the two ports (the well-known or registered side of a conversation, in
+ *   either direction) — IPv4 unfragmented datagrams and IPv6 packets whose next header is one of those. Fragments
+ *   (MF set or an offset) key on the protocol alone, so every fragment of a datagram shares a bucket. Anything else
+ *   (ARP, VLAN-tagged, …) keys on its EtherType. Addresses and the client-side port are deliberately left out: a
+ *   flood to one service from many source addresses or ports (hping3's default increments the source port) is one
+ *   flow, and so are the replies a service sends to many ports, so it competes with each other service as one
+ *   flow, not as thousands (the weakness of a 5-tuple key, RFC 8290 §5.1 / §6). The price: connections to the same
+ *   service share a bucket (FIFO among them), and a flood whose ports are all high and random on both sides spreads
+ *   over many buckets. The hash is fixed (no random perturbation: the simulation is deterministic); two services
+ *   share a bucket with probability 1/`buckets`.
  * - Admission: the port's bounds (`capacity` frames, `maxBytes` bytes) are shared by all buckets, with no per-bucket
  *   limit, so a lone flow may use the whole queue exactly as before. When an arriving frame does not fit, the queue
  *   drops from the flow holding the most (frames when the frame bound is the one reached, else bytes), counting the
@@ -77,8 +81,6 @@ const IPV6 = 0x86dd
 const hasPorts = (protocol: number): boolean =>
   protocol === 6 || protocol === 17 || protocol === 33 || protocol === 136 || protocol === 132
 
-const read32 = (b: Uint8Array, o: number): number => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3])
-
 /** One step of a multiplicative mix (murmur3's constants). */
 const mix = (h: number, k: number): number => {
   k = Math.imul(k, 0xcc9e2d51)
@@ -107,20 +109,24 @@ export const flowHash = (f: Uint8Array): number => {
   const etherType = (f[12] << 8) | f[13]
   if (etherType === IPV4 && len >= 34) {
     const protocol = f[23]
-    let h = mix(mix(0x2f1, read32(f, 26)), read32(f, 30))
-    h = mix(h, protocol)
     const fragmented = (((f[20] & 0x3f) << 8) | f[21]) !== 0
     const l4 = 14 + (f[14] & 15) * 4
-    if (!fragmented && hasPorts(protocol) && len >= l4 + 4) h = mix(h, read32(f, l4))
-    return finish(h)
+    const port = !fragmented && hasPorts(protocol) && len >= l4 + 4 ? servicePort(f, l4) : 0x10000
+    return finish(mix(mix(0x2f1, protocol), port))
   }
   if (etherType === IPV6 && len >= 54) {
     const next = f[20]
-    let h = mix(mix(mix(0x6f1, read32(f, 34)), read32(f, 50)), next)
-    if (hasPorts(next) && len >= 58) h = mix(h, read32(f, 54))
-    return finish(h)
+    const port = hasPorts(next) && len >= 58 ? servicePort(f, 54) : 0x10000
+    return finish(mix(mix(0x6f1, next), port))
   }
   return finish(mix(0xe7, etherType))
+}
+
+/** The lower of the two ports at `o`: the service side of a conversation (a well-known or registered port). */
+const servicePort = (f: Uint8Array, o: number): number => {
+  const src = (f[o] << 8) | f[o + 1]
+  const dst = (f[o + 2] << 8) | f[o + 3]
+  return src < dst ? src : dst
 }
 
 /** The flow-fair queue of one port: see the module doc. */

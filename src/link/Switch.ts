@@ -11,23 +11,35 @@
  *   holds at most `macTableSize` entries (default 4096; the oldest learned entry is evicted first, a MAC that moves
  *   is re-learned as new) and forgets every entry of a port when it is unregistered.
  *
- * Delivery: each port owns a bounded `Queue.dropping` holding at most `queueCapacity` frames (default 4096) and at
- * most `queueBytes` bytes (default: 1024 full-size frames, 1024 × (mtu + 14)) — a byte budget like a switch's
- * buffer memory, so a burst of small frames (ACKs of a thousand connections) is not dropped for want of slots while
- * a queue of full-size frames stays as deep as a 1024-slot ring. `transmit` offers with `Queue.offerUnsafe`; a frame
- * beyond either bound is dropped and counted in the receiver's `rxDrops`, like a NIC ring —
- * the sender never suspends, so no deadlock is possible, and there is never a pile of fibers. A port without a
- * listener, a closing port, or a frame longer than the receiver's `mtu + 14` is also a counted drop at the receiver.
- * Each port has ONE reader fiber that takes up to `batchSize` frames per wake-up (`Queue.takeBetween`: one suspend
- * per batch) and runs the listener for each, in order. The sender never runs receiver code on its stack: the queue
- * wakes the reader through the scheduler. A listener that fails, dies or interrupts itself is logged at Warning and
- * counted in `rxErrors`; the reader carries on with the next frame.
+ * Delivery: each port owns a bounded, flow-fair queue (`FlowQueue.ts`) holding at most `queueCapacity` frames
+ * (default 4096) and at most `queueBytes` bytes (default: 1024 full-size frames, 1024 × (mtu + 14)) — a byte budget
+ * like a switch's buffer memory, so a burst of small frames (ACKs of a thousand connections) is not dropped for want
+ * of slots while a queue of full-size frames stays as deep as a 1024-slot ring. `transmit` offers the frame without
+ * suspending; the sender never runs receiver code, so no deadlock is possible and there is never a pile of fibers.
  *
- * Queue choice: Effect's `Queue.dropping` (a chunked list; a taker is woken through the scheduler once per batch) was
- * measured against a hand-written ring buffer whose reader parks on `Effect.callback` and is woken by a scheduled
- * task. With bench/frames.ts (two ports, 1500-byte frames, bursts of 256) the ring was at most ~5–10 % faster on
- * Bun (raw backend ≈ 9 M vs 8.5 M frames/s) and within noise on Deno, both far above the 1.5 M frames/s target, so
- * the Effect Queue is kept: less code, and `Queue.shutdown` releases a parked reader for free.
+ * Fairness (issue 15): a shared FIFO tail-drops whatever arrives while it is full, so one sender that keeps a port's
+ * queue full (a UDP flood to one service) starves every other flow of that port: on a FIFO, a TCP transfer to the
+ * flooded stack moved 0 bytes in 1500 bursts (`tests/stack/Flood.test.ts`). The queue therefore hashes each frame to
+ * one of `flowBuckets` buckets (default 1024) by its service (IP protocol and the lower port), serves the buckets by
+ * deficit round robin with a quantum of `flowQuantum` bytes (default `mtu + 14`), and when it is full drops from the
+ * flow that holds the most (the arriving frame if that is its own flow, else the head of the fattest): a flood only
+ * loses its own frames. A frame beyond the bounds is dropped and counted in the receiver's `rxDrops` (and in
+ * `rxFlowDrops` when another flow was queued), like a NIC ring. One flow alone keeps FIFO order and the old tail drop;
+ * `flowBuckets: 1` is a plain FIFO. A port without a listener, a closing port, or a frame longer than the receiver's
+ * `mtu + 14` is also a counted drop at the receiver.
+ *
+ * Each port has ONE reader fiber. It parks on `Effect.callback` while the queue is empty; the first frame queued
+ * schedules its wake-up on the dispatcher of the fiber that registered the port (as `Queue` wakes a taker: the
+ * sender never runs the reader). Awake, it takes a batch — the frames queued at that moment, at most `batchSize`
+ * (default: all) — and runs the listener for each, one at a time, in the queue's order; after a batch cut short by
+ * `batchSize` it yields before the next, so a backlog is worked off in bounded slices with other fibers (an uplink's
+ * reader, the applications) running in between. A listener that fails, dies or interrupts itself is logged at
+ * Warning and counted in `rxErrors`; the reader carries on with the next frame.
+ *
+ * Queue choice: before fairness the port queue was Effect's `Queue.dropping` (a hand-written ring whose reader parked
+ * on `Effect.callback` had measured at most ~5–10 % faster on Bun with bench/frames.ts, within noise on Deno, so the
+ * Effect Queue was kept). The flow-fair queue needs its own structure (a ring per bucket, eviction from the head of
+ * another flow), so the reader now parks on `Effect.callback` itself.
  *
  * Lifetimes: reader fibers are forked into a child scope of the switch's scope. Closing the switch's scope marks the
  * switch closed, shuts every queue and interrupts every reader (a running listener included). `unregister` does the
@@ -79,7 +91,10 @@ export interface SwitchOptions {
    * frames of the port's MTU.
    */
   readonly queueBytes?: number
-  /** Most frames a reader takes per wake-up (default: the whole queue). */
+  /**
+   * Most frames a reader delivers per batch (default: the whole queue); after a batch cut short by it, the reader
+   * yields to other fibers before the next one.
+   */
   readonly batchSize?: number
   /** Size of the learned MAC table (default 4096). */
   readonly macTableSize?: number
@@ -135,6 +150,8 @@ interface Port {
   drained: Deferred.Deferred<void> | undefined
   /** Frames the reader still takes in the current batch (the frames queued when it woke, at most `batchSize`). */
   batchLeft: number
+  /** The current batch was cut short by `batchSize` (frames were left queued): yield before the next. */
+  cut: boolean
   /** The parked reader's wake-up, while it waits for a frame. */
   parked: ((effect: Effect.Effect<void>) => void) | undefined
   /** A wake-up is scheduled (once per batch, as `Queue` schedules its taker). */
@@ -357,11 +374,16 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
         })
       })
       const startBatch = (): Effect.Effect<void> => {
-        p.batchLeft = Math.min(p.queue.length, batchSize)
+        const queued = p.queue.length
+        p.cut = queued > batchSize
+        p.batchLeft = p.cut ? batchSize : queued
         return deliverSafe
       }
+      // After a batch cut short by `batchSize`, the reader yields before the next one: other fibers (an uplink's
+      // reader, the stack's applications) run between batches of a backlog, as NAPI's budget lets other devices poll.
+      const nextBatch = Effect.andThen(Effect.yieldNow, Effect.suspend(startBatch))
       const takeAndDeliver: Effect.Effect<void> = Effect.suspend(() =>
-        p.queue.length > 0 ? startBatch() : Effect.flatMap(park, startBatch)
+        p.queue.length === 0 ? Effect.flatMap(park, startBatch) : p.cut ? nextBatch : startBatch()
       )
       const loop = Effect.whileLoop({
         while: () => p.state !== CLOSED,
@@ -426,6 +448,7 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
           inFlight: 0,
           drained: undefined,
           batchLeft: 0,
+          cut: false,
           parked: undefined,
           waking: false,
           dispatcher,

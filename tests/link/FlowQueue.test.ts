@@ -36,10 +36,18 @@ const queue = (capacity: number, maxBytes = 1 << 30, buckets = 1024): FlowQueue 
   new FlowQueue({ buckets, capacity, maxBytes, quantum: 1514 })
 
 describe("FlowQueue: flow key", () => {
-  it("separates ports and protocols, keeps every fragment of a datagram together, never throws", () => {
-    assert.equal(flowHash(udp(1000, 7, 1)), flowHash(udp(1000, 7, 2, 500)), "same 5-tuple, same flow")
-    assert.notEqual(flowHash(udp(1000, 7, 1)), flowHash(udp(1000, 9, 1)), "another destination port")
-    assert.notEqual(flowHash(udp(1000, 7, 1)), flowHash(udp(1001, 7, 1)), "another source port")
+  it("keys on the service (protocol, lower port), keeps every fragment of a datagram together, never throws", () => {
+    assert.equal(flowHash(udp(40000, 7, 1)), flowHash(udp(40000, 7, 2, 500)), "same 5-tuple, same flow")
+    assert.equal(flowHash(udp(40000, 7, 1)), flowHash(udp(51234, 7, 1)), "any client port: the same service")
+    assert.equal(flowHash(udp(40000, 7, 1)), flowHash(udp(7, 40001, 1)), "the service's replies: the same flow")
+    assert.notEqual(flowHash(udp(40000, 7, 1)), flowHash(udp(40000, 9, 1)), "another service port")
+    const tcp = ipv4Frame(MAC_B, MAC_A, {
+      src: A,
+      dst: B,
+      protocol: 6,
+      payload: udpDatagram(A, B, 40000, 7, new Uint8Array(4)),
+    })
+    assert.notEqual(flowHash(udp(40000, 7, 1)), flowHash(tcp), "another protocol")
     const payload = udpDatagram(A, B, 1000, 7, new Uint8Array(64))
     const first = ipv4Frame(MAC_B, MAC_A, { src: A, dst: B, protocol: 17, payload, moreFragments: true })
     const later = ipv4Frame(MAC_B, MAC_A, { src: A, dst: B, protocol: 17, payload, fragmentOffset: 64 })
@@ -125,7 +133,7 @@ describe("FlowQueue: longest-queue drop", () => {
           if (take) {
             if (q.take() !== undefined) taken++
           } else {
-            q.offer(udp(1000 + flow, 7, offered++, size))
+            q.offer(udp(40000, 7 + flow, offered++, size))
           }
         }
         taken += drain(q).length

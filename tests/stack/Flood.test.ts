@@ -42,7 +42,10 @@ const BURST = 8192
 /** Bursts the flood may send before the victims must be done; a fair switch needs a few dozen. */
 const MAX_BURSTS = 1500
 
-/** A raw port that floods UDP datagrams at `target:7`, answers ARP for its address and counts the echoes it gets. */
+/**
+ * A raw port that floods UDP datagrams at `target:7` from 256 source ports, answers ARP for its address and counts the
+ * echoes it gets.
+ */
 interface Flooder {
   readonly device: VnetifShape
   /** Bursts sent so far. */
@@ -74,19 +77,21 @@ const flooder = (target: StackHandle): Effect.Effect<Flooder, never, Backend | S
       })
     ))
     yield* device.ready
-    // one frame, re-sent unchanged (allowed by the ownership contract: nobody writes to it)
-    const frame = ipv4Frame(target.mac, device.mac, {
-      src: FLOODER,
-      dst: target.address,
-      protocol: 17,
-      payload: udpDatagram(FLOODER, target.address, 40000, 7, new Uint8Array(64)),
-    })
+    // 256 frames from as many source ports (hping3 increments its source port), each re-sent unchanged (allowed by
+    // the ownership contract: nobody writes to a frame)
+    const frames = Array.from({ length: 256 }, (_, i) =>
+      ipv4Frame(target.mac, device.mac, {
+        src: FLOODER,
+        dst: target.address,
+        protocol: 17,
+        payload: udpDatagram(FLOODER, target.address, 20000 + i, 7, new Uint8Array(64)),
+      }))
     return {
       device,
       bursts: () => bursts,
       echoes: () => echoes,
       burst: () => {
-        for (let i = 0; i < BURST; i++) device.transmit(frame)
+        for (let i = 0; i < BURST; i++) device.transmit(frames[i & 255])
         bursts++
       },
     }
