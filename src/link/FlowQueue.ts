@@ -4,8 +4,8 @@
  * whatever arrives while it is full, so a sender that keeps it full (a UDP flood to one port) makes every other
  * flow (a TCP connection, a UDP service on another port) lose nearly all of its frames.
  *
- * Policy, after Linux `fq_codel` (RFC 8290 §4, without the CoDel AQM) and the longest-queue-drop rule of a shared
- * buffer:
+ * Policy, after Linux `fq_codel` (RFC 8290's flow-queueing scheduler, without its CoDel AQM) and the longest-queue-drop
+ * rule of a shared buffer:
  *
  * - Classification: each frame is hashed to one of `buckets` flow buckets by its flow key, read at fixed offsets of
  *   the frame (no parsing beyond that, never throws). The key is the *service*: the IP protocol and, for TCP, UDP,
@@ -15,10 +15,10 @@
  *   (ARP, VLAN-tagged, …) keys on its EtherType. Addresses and the client-side port are deliberately left out: a
  *   flood to one service from many source addresses or ports (hping3's default increments the source port) is one
  *   flow, and so are the replies a service sends to many ports, so it competes with each other service as one
- *   flow, not as thousands (the weakness of a 5-tuple key, RFC 8290 §5.1 / §6). The price: connections to the same
+ *   flow, not as thousands (the weakness of a 5-tuple key that RFC 8290 lists among the limits of flow queueing). The price: connections to the same
  *   service share a bucket (FIFO among them), and a flood whose ports are all high and random on both sides spreads
- *   over many buckets. The hash is fixed (no random perturbation: the simulation is deterministic); two services
- *   share a bucket with probability 1/`buckets`.
+ *   over many buckets. The hash is fixed (Fibonacci hashing of the key, no random perturbation: the simulation is
+ *   deterministic); two services share a bucket with probability 1/`buckets` (rounded up to a power of two).
  * - Admission: the port's bounds (`capacity` frames, `maxBytes` bytes) are shared by all buckets, with no per-bucket
  *   limit, so a lone flow may use the whole queue exactly as before. When an arriving frame does not fit, the queue
  *   drops from the flow holding the most (frames when the frame bound is the one reached, else bytes), counting the
@@ -26,16 +26,18 @@
  *   the old behaviour for a single flow); otherwise frames are evicted from the head of the fattest flow until the
  *   new frame fits. A flood therefore only ever loses its own frames, and every drop is counted (`flowDrops` for the
  *   drops that hit another flow's frames or a frame of the fattest flow while others were queued).
- * - Service: deficit round robin over the buckets that hold frames (RFC 8290 §4.2's scheduler with one list): a
- *   bucket that becomes active goes to the tail of the list with a deficit of `quantum` bytes; the head bucket sends
- *   frames while its deficit is positive (each frame subtracts its length), then gets `quantum` more and moves to the
- *   tail. A bucket that empties leaves the list. Within a bucket, frames stay in arrival order; with one active
+ * - Service: deficit round robin over the buckets that hold frames (RFC 8290's scheduler with one list, no new-flow
+ *   priority): a bucket that becomes active goes to the tail of the list with a deficit of `quantum` bytes; the head
+ *   bucket sends frames while its deficit is positive (each frame subtracts its length), then gets `quantum` more and
+ *   moves to the tail. A bucket that empties leaves the list. Within a bucket, frames stay in arrival order; with one active
  *   flow, or with no bucket holding more than one frame, the order is plain FIFO, so the uncongested and the
  *   single-flow order are unchanged.
  *
- * Cost per frame: a hash of up to four 32-bit words, a ring push and a ring shift; the scan for the fattest flow
- * runs only when the queue is full and the arriving frame's flow does not already hold half of it, and then evicts
- * from the fattest flow in one go.
+ * Cost per frame: a few byte reads and one multiplication for the key, a ring push and a ring shift (measured
+ * ~35–40 ns per frame offered and taken on Bun, against ~12 ns for Effect's `Queue.dropping` it replaces, and
+ * several µs for the stack's processing of the frame); the scan for the fattest flow runs only when the queue is
+ * full and the arriving frame's flow does not already hold half of it, and then evicts from the fattest flow in one
+ * go.
  *
  * @module
  */
@@ -81,45 +83,30 @@ const IPV6 = 0x86dd
 const hasPorts = (protocol: number): boolean =>
   protocol === 6 || protocol === 17 || protocol === 33 || protocol === 136 || protocol === 132
 
-/** One step of a multiplicative mix (murmur3's constants). */
-const mix = (h: number, k: number): number => {
-  k = Math.imul(k, 0xcc9e2d51)
-  k = (k << 15) | (k >>> 17)
-  h ^= Math.imul(k, 0x1b873593)
-  h = (h << 13) | (h >>> 19)
-  return (Math.imul(h, 5) + 0xe6546b64) | 0
-}
-
-/** murmur3's finalizer. */
-const finish = (h: number): number => {
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  return (h ^ (h >>> 16)) >>> 0
-}
+/** Fibonacci hashing: 2^32 / φ, odd; the top bits of `key × FIB` depend on every bit of the key. */
+const FIB = 0x9e3779b1
 
 /**
- * The flow hash of an Ethernet frame (see the module doc for the key); any byte string is accepted, a short or
- * malformed frame hashes on what it has.
+ * The flow hash of an Ethernet frame (see the module doc for the key), a 32-bit value whose top bits pick the
+ * bucket; any byte string is accepted, a short or malformed frame hashes on what it has.
  */
 export const flowHash = (f: Uint8Array): number => {
   const len = f.length
   if (len < 14) return 0
   const etherType = (f[12] << 8) | f[13]
+  let key: number
   if (etherType === IPV4 && len >= 34) {
     const protocol = f[23]
     const fragmented = (((f[20] & 0x3f) << 8) | f[21]) !== 0
     const l4 = 14 + (f[14] & 15) * 4
-    const port = !fragmented && hasPorts(protocol) && len >= l4 + 4 ? servicePort(f, l4) : 0x10000
-    return finish(mix(mix(0x2f1, protocol), port))
-  }
-  if (etherType === IPV6 && len >= 54) {
+    key = (protocol << 17) | (!fragmented && hasPorts(protocol) && len >= l4 + 4 ? servicePort(f, l4) : 0x10000)
+  } else if (etherType === IPV6 && len >= 54) {
     const next = f[20]
-    const port = hasPorts(next) && len >= 58 ? servicePort(f, 54) : 0x10000
-    return finish(mix(mix(0x6f1, next), port))
+    key = 0x2000000 | (next << 17) | (hasPorts(next) && len >= 58 ? servicePort(f, 54) : 0x10000)
+  } else {
+    key = 0x4000000 | etherType
   }
-  return finish(mix(0xe7, etherType))
+  return Math.imul(key, FIB) >>> 0
 }
 
 /** The lower of the two ports at `o`: the service side of a conversation (a well-known or registered port). */
@@ -131,7 +118,7 @@ const servicePort = (f: Uint8Array, o: number): number => {
 
 /** The flow-fair queue of one port: see the module doc. */
 export class FlowQueue {
-  /** Number of flow buckets (1: a single FIFO). */
+  /** Number of flow buckets, a power of two (the option rounded up; 1: a single FIFO). */
   readonly buckets: number
   /** Most frames queued at once. */
   readonly capacity: number
@@ -152,6 +139,8 @@ export class FlowQueue {
   flowDrops = 0
   private readonly flows: Array<Flow | undefined>
   private readonly single: Flow | undefined
+  /** `32 − log2(buckets)`: the bucket is the hash's top bits. */
+  private readonly shift: number
   private headFlow: Flow | undefined = undefined
   private tailFlow: Flow | undefined = undefined
   private activeFlows = 0
@@ -162,12 +151,14 @@ export class FlowQueue {
     readonly maxBytes: number
     readonly quantum: number
   }) {
-    this.buckets = options.buckets
+    const bits = Math.ceil(Math.log2(Math.max(1, options.buckets)))
+    this.buckets = 2 ** bits
     this.capacity = options.capacity
     this.maxBytes = options.maxBytes
     this.quantum = options.quantum
-    this.flows = options.buckets === 1 ? [] : new Array(options.buckets)
-    this.single = options.buckets === 1 ? new Flow() : undefined
+    this.flows = bits === 0 ? [] : new Array(this.buckets)
+    this.single = bits === 0 ? new Flow() : undefined
+    this.shift = 32 - bits
   }
 
   /** How many buckets hold frames now. */
@@ -178,7 +169,7 @@ export class FlowQueue {
   private flowOf(frame: Uint8Array): Flow {
     const single = this.single
     if (single !== undefined) return single
-    const i = flowHash(frame) % this.buckets
+    const i = flowHash(frame) >>> this.shift
     return this.flows[i] ??= new Flow()
   }
 

@@ -99,8 +99,8 @@ export interface SwitchOptions {
   /** Size of the learned MAC table (default 4096). */
   readonly macTableSize?: number
   /**
-   * Default number of flow buckets of each port's queue (default 1024; 1 = one FIFO shared by every flow, the
-   * behaviour before flow fairness). See `FlowQueue.ts`.
+   * Default number of flow buckets of each port's queue, 1..65536, rounded up to a power of two (default 1024; 1 = one
+   * FIFO shared by every flow, the behaviour before flow fairness). See `FlowQueue.ts`.
    */
   readonly flowBuckets?: number
   /** Bytes a flow bucket may send per round of the fair scheduler (default: the port's `mtu + 14`). */

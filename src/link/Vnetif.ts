@@ -204,8 +204,9 @@ export const VnetifConfig: Schema.Struct<{
   /** Byte budget of the receive queue; default: the backend's (for the Switch, 1024 full-size frames). */
   queueBytes: Schema.optionalKey(int(1, Number.MAX_SAFE_INTEGER)),
   /**
-   * Flow buckets of the receive queue, 1..65536 (1: one FIFO for every flow); default: the backend's (1024 for the
-   * Switch, whose queue is flow-fair: a flood on one flow drops its own frames, not other flows', see `FlowQueue.ts`).
+   * Flow buckets of the receive queue, 1..65536, rounded up to a power of two (1: one FIFO for every flow); default:
+   * the backend's (1024 for the Switch, whose queue is flow-fair: a flood on one flow drops its own frames, not other
+   * flows', see `FlowQueue.ts`).
    */
   flowBuckets: Schema.optionalKey(int(1, 65536)),
 })
