@@ -81,7 +81,16 @@ describe("Vnetif: basics", () => {
       assert.match(small.message, /mtu/)
       const queue = vnetifFailure(yield* Effect.exit(Vnetif.make({ queueCapacity: 0 })))
       assert.equal(queue.reason, "InvalidConfig")
-      assert.equal((yield* (yield* Backend).ports).length, registered, "no port registered for a refused config")
+      for (const flowBuckets of [0, 65537, 1.5]) {
+        const buckets = vnetifFailure(yield* Effect.exit(Vnetif.make({ flowBuckets })))
+        assert.equal(buckets.reason, "InvalidConfig")
+        assert.match(buckets.message, /flowBuckets/)
+      }
+      yield* Vnetif.make({ flowBuckets: 1 })
+      yield* Vnetif.make({ flowBuckets: 100 }) // rounded up to 128 by the switch
+      const ports = (yield* (yield* Backend).ports).length
+      assert.equal(ports, registered + 2)
+      assert.equal(ports - 2, registered, "no port registered for a refused config")
     }))))
 
   it("delivers written frames in order with exact bytes, zero copy", () =>

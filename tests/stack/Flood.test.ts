@@ -7,7 +7,8 @@
  *   byte-exact, before the flood has sent a bounded number of bursts (on a shared FIFO the flood fills the queue
  *   before each TCP segment arrives and the connection never gets through);
  * - a UDP service on another port of the flooded stack receives every datagram sent to it between bursts, in order;
- * - the flood's losses are counted: the device's `rxDrops` and `rxFlowDrops`, the echo socket's `queueOverflows`.
+ * - the flood's losses are counted: the device's `rxDrops` and `rxFlowDrops`, the echo socket's `queueOverflows`;
+ * - control: with `flowBuckets: 1` (one FIFO per port, the queue before fairness) the same flood starves the service.
  *
  * The bound is in flood bursts, not in time: a slow machine takes longer, not more bursts. Live clock (TCP's own
  * timers run in real time, but a transfer that is not starved never waits for one).
@@ -21,7 +22,7 @@ import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import type { Backend } from "../../src/link/Backend.ts"
 import { Vnetif, type VnetifShape } from "../../src/link/Vnetif.ts"
-import { Stack, type StackHandle } from "../../src/Stack.ts"
+import { Stack, type StackConfigInput, type StackHandle } from "../../src/Stack.ts"
 import type { Ipv4Address } from "../../src/wire/Ipv4Address.ts"
 import { fnv1a, randomBytes } from "../tcp/_service.ts"
 import {
@@ -97,13 +98,14 @@ const flooder = (target: StackHandle): Effect.Effect<Flooder, never, Backend | S
     }
   })
 
-/** Two stacks on one switch: `server` (10.0.0.1) runs a UDP echo on port 7, `client` (10.0.0.2). */
-const stacks = Effect.gen(function* () {
-  const server = yield* Stack.make({ cidr: "10.0.0.1/24" })
-  const client = yield* Stack.make({ cidr: "10.0.0.2/24" })
-  yield* server.udp.listen(7, (d, socket) => Effect.ignore(socket.send(d.src, d.srcPort, d.data)))
-  return { server, client }
-})
+/** Two stacks on one switch: `server` (10.0.0.1, with `config`) runs a UDP echo on port 7, `client` (10.0.0.2). */
+const stacks = (config: Partial<StackConfigInput> = {}) =>
+  Effect.gen(function* () {
+    const server = yield* Stack.make({ ...config, cidr: "10.0.0.1/24" })
+    const client = yield* Stack.make({ cidr: "10.0.0.2/24" })
+    yield* server.udp.listen(7, (d, socket) => Effect.ignore(socket.send(d.src, d.srcPort, d.data)))
+    return { server, client }
+  })
 
 /** Floods (one burst per macrotask) until `done()` or {@link MAX_BURSTS}; the bursts it took. */
 const floodUntil = (f: Flooder, done: () => boolean): Effect.Effect<number> =>
@@ -118,13 +120,45 @@ const floodUntil = (f: Flooder, done: () => boolean): Effect.Effect<number> =>
 /** Resolves `dst` in `from`'s ARP cache before the flood starts (ARP is not what these tests are about). */
 const warmArp = (from: StackHandle, dst: Ipv4Address) => Effect.orDie(from.ipv4.resolve(dst))
 
+/** Datagrams sent to the other service, one after each burst. */
+const N_OTHER = 200
+
+/**
+ * A server with a UDP echo on 7 (flooded) and a UDP sink on 9 that records the sequence numbers it gets; the client
+ * sends datagram i to port 9 right after burst i (the server's queue is full then), then an end marker with no burst
+ * before it, which arrives after every earlier port-9 datagram still queued.
+ */
+const otherServiceUnderFlood = (server: Partial<StackConfigInput>) =>
+  Effect.gen(function* () {
+    const { server: s, client } = yield* stacks(server)
+    const flood = yield* flooder(s)
+    const got: Array<number> = []
+    let ended = false
+    yield* s.udp.listen(9, (d) =>
+      Effect.sync(() => {
+        const n = (d.data[0] << 8) | d.data[1]
+        if (n === 0xffff) ended = true
+        else got.push(n)
+      }))
+    const sender = yield* client.udp.bind(0)
+    yield* warmArp(client, s.address)
+    for (let i = 0; i < N_OTHER; i++) {
+      flood.burst() // the queue is full now
+      yield* Effect.orDie(sender.send(s.address, 9, new Uint8Array([i >> 8, i & 0xff])))
+      yield* macrotask
+    }
+    yield* Effect.orDie(sender.send(s.address, 9, new Uint8Array([0xff, 0xff])))
+    yield* pollUntil(Effect.sync(() => ended), (e) => e, "the end marker on port 9", 20_000)
+    return { got, server: s }
+  })
+
 describe("Fairness under a UDP flood to the echo port", () => {
   it("a TCP client moves 1 MiB to and from a server on the flooded stack, byte-exact, within a bounded flood", {
     timeout: 60_000,
   }, () =>
     run(withSwitch(() =>
       Effect.gen(function* () {
-        const { server, client } = yield* stacks
+        const { server, client } = yield* stacks()
         const flood = yield* flooder(server)
         yield* warmArp(client, server.address)
         const listener = yield* server.tcp.listen(5001)
@@ -179,27 +213,24 @@ describe("Fairness under a UDP flood to the echo port", () => {
     () =>
       run(withSwitch(() =>
         Effect.gen(function* () {
-          const { server, client } = yield* stacks
-          const flood = yield* flooder(server)
-          const got: Array<number> = []
-          yield* server.udp.listen(9, (d) =>
-            Effect.sync(() => {
-              got.push((d.data[0] << 8) | d.data[1])
-            }))
-          const sender = yield* client.udp.bind(0)
-          yield* warmArp(client, server.address)
-          const N = 200
-          for (let i = 0; i < N; i++) {
-            flood.burst() // the queue is full now
-            yield* Effect.orDie(sender.send(server.address, 9, new Uint8Array([i >> 8, i & 0xff])))
-            yield* macrotask
-          }
-          yield* pollUntil(Effect.sync(() => got.length), (n) => n >= N, `datagrams to port 9 during the flood`, 10_000)
-            .pipe(Effect.catchDefect(() => Effect.void))
-          assert.deepEqual(got, Array.from({ length: N }, (_, i) => i))
+          const { got, server } = yield* otherServiceUnderFlood({})
+          assert.deepEqual(got, Array.from({ length: N_OTHER }, (_, i) => i))
           const dev = yield* server.vnetif.stats
-          assert.ok(dev.rxFlowDrops >= N, `flood frames dropped for the port-9 datagrams (${dev.rxFlowDrops})`)
+          assert.ok(dev.rxFlowDrops >= N_OTHER, `flood frames dropped for the port-9 datagrams (${dev.rxFlowDrops})`)
           assert.ok((yield* server.udp.stats).queueOverflows > 0, "the echo service was flooded too")
+        })
+      )),
+  )
+
+  it(
+    "control: with flowBuckets 1 (one FIFO per port, the old queue) the same flood starves that service",
+    { timeout: 60_000 },
+    () =>
+      run(withSwitch(() =>
+        Effect.gen(function* () {
+          const { got, server } = yield* otherServiceUnderFlood({ flowBuckets: 1 })
+          assert.ok(got.length < N_OTHER / 2, `a FIFO lets ${got.length} of ${N_OTHER} through`)
+          assert.equal((yield* server.vnetif.stats).rxFlowDrops, 0, "one FIFO: no flow drops")
         })
       )),
   )
