@@ -26,7 +26,7 @@
  *
  * Configuration: {@link StackConfig} is composed of the layers' Schemas (`ArpConfig`, `Ipv4Config`, `IcmpConfig`,
  * `UdpConfig`, TCP's), each owning its defaults; its top level holds the interface (`cidr`, `gateway`, the fields
- * of `Ipv4Config`) and the device (`mtu`, `checksum`, `queueCapacity`). Durations are milliseconds once decoded and
+ * of `Ipv4Config`) and the device (`mtu`, `checksum`, `queueCapacity`, `queueBytes`, `flowBuckets`). Durations are milliseconds once decoded and
  * are written as a number of milliseconds or a `Duration` string (`"5 seconds"`). Unknown keys are refused at every
  * level: `{ cidr, mtuu: 9000 }` is a type error when written as a literal, and a `StackError` "InvalidConfig" naming
  * `mtuu` when it comes from JSON.
@@ -77,6 +77,8 @@ export type StackConfigFields = {
   readonly queueCapacity: (typeof VnetifConfig)["fields"]["queueCapacity"]
   /** Byte budget of that queue (default: the backend's; `VnetifConfig`'s `queueBytes`). */
   readonly queueBytes: (typeof VnetifConfig)["fields"]["queueBytes"]
+  /** Flow buckets of that queue, 1 = one FIFO (default: the backend's, 1024 for the Switch; `VnetifConfig`'s). */
+  readonly flowBuckets: (typeof VnetifConfig)["fields"]["flowBuckets"]
   /** ARP tunables: `ArpConfig` without `address`, which is the `cidr`'s (defaults there). */
   readonly arp: Schema.withDecodingDefaultKey<StackArpConfig>
   /** IPv4 tunables: `Ipv4Config` without `cidr` and `gateway`, which are above (defaults there). */
@@ -105,6 +107,7 @@ export const StackConfig: Schema.Struct<StackConfigFields> = Schema.Struct({
   checksum: VnetifConfig.fields.checksum,
   queueCapacity: VnetifConfig.fields.queueCapacity,
   queueBytes: VnetifConfig.fields.queueBytes,
+  flowBuckets: VnetifConfig.fields.flowBuckets,
   arp: ArpConfig.mapFields(Struct.omit(["address"])).pipe(withDefault({})),
   ipv4: Ipv4Config.mapFields(Struct.omit(["cidr", "gateway"])).pipe(withDefault({})),
   icmp: IcmpConfig.pipe(withDefault({})),
@@ -248,6 +251,7 @@ const layers = (
     checksum: cfg.checksum,
     ...(cfg.queueCapacity === undefined ? {} : { queueCapacity: cfg.queueCapacity }),
     ...(cfg.queueBytes === undefined ? {} : { queueBytes: cfg.queueBytes }),
+    ...(cfg.flowBuckets === undefined ? {} : { flowBuckets: cfg.flowBuckets }),
   })
   const ethernet = overrides.ethernet ?? Ethernet.layer
   const arp = overrides.arp ?? Arp.layer({ ...cfg.arp, address: cfg.cidr.address })

@@ -66,6 +66,12 @@ export interface PortStats {
   readonly txPackets: number
   /** Inbound frames dropped: queue full, no listener, or larger than this port's `mtu + 14`. */
   readonly rxDrops: number
+  /**
+   * Of `rxDrops`, the frames the flow-fair queue dropped from the flow holding the most of a full queue while other
+   * flows had frames queued (a flood's own losses, which keep it from starving the port's other flows). 0 for a
+   * backend without flow fairness.
+   */
+  readonly rxFlowDrops: number
   /** Outbound frames refused: too large for this port's MTU, or runts shorter than 14 bytes. */
   readonly txErrors: number
   /** Frames whose listener failed, died or interrupted itself (logged; the reader carries on). */
@@ -104,6 +110,8 @@ export interface RegisterOptions {
   readonly queueCapacity?: number
   /** Byte budget of the port's inbound queue; default: the backend's (the Switch: see `SwitchOptions.queueBytes`). */
   readonly queueBytes?: number
+  /** Flow buckets of the port's inbound queue (1: one FIFO); default: the backend's (the Switch: 1024). */
+  readonly flowBuckets?: number
 }
 
 /** The backend contract: mirage-vnetif's `BACKEND` with typed errors, stats and a bounded flush. */
@@ -167,6 +175,7 @@ export const emptyPortStats: PortStats = {
   txBytes: 0,
   txPackets: 0,
   rxDrops: 0,
+  rxFlowDrops: 0,
   txErrors: 0,
   rxErrors: 0,
 }

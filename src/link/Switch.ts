@@ -11,23 +11,35 @@
  *   holds at most `macTableSize` entries (default 4096; the oldest learned entry is evicted first, a MAC that moves
  *   is re-learned as new) and forgets every entry of a port when it is unregistered.
  *
- * Delivery: each port owns a bounded `Queue.dropping` holding at most `queueCapacity` frames (default 4096) and at
- * most `queueBytes` bytes (default: 1024 full-size frames, 1024 × (mtu + 14)) — a byte budget like a switch's
- * buffer memory, so a burst of small frames (ACKs of a thousand connections) is not dropped for want of slots while
- * a queue of full-size frames stays as deep as a 1024-slot ring. `transmit` offers with `Queue.offerUnsafe`; a frame
- * beyond either bound is dropped and counted in the receiver's `rxDrops`, like a NIC ring —
- * the sender never suspends, so no deadlock is possible, and there is never a pile of fibers. A port without a
- * listener, a closing port, or a frame longer than the receiver's `mtu + 14` is also a counted drop at the receiver.
- * Each port has ONE reader fiber that takes up to `batchSize` frames per wake-up (`Queue.takeBetween`: one suspend
- * per batch) and runs the listener for each, in order. The sender never runs receiver code on its stack: the queue
- * wakes the reader through the scheduler. A listener that fails, dies or interrupts itself is logged at Warning and
- * counted in `rxErrors`; the reader carries on with the next frame.
+ * Delivery: each port owns a bounded, flow-fair queue (`FlowQueue.ts`) holding at most `queueCapacity` frames
+ * (default 4096) and at most `queueBytes` bytes (default: 1024 full-size frames, 1024 × (mtu + 14)) — a byte budget
+ * like a switch's buffer memory, so a burst of small frames (ACKs of a thousand connections) is not dropped for want
+ * of slots while a queue of full-size frames stays as deep as a 1024-slot ring. `transmit` offers the frame without
+ * suspending; the sender never runs receiver code, so no deadlock is possible and there is never a pile of fibers.
  *
- * Queue choice: Effect's `Queue.dropping` (a chunked list; a taker is woken through the scheduler once per batch) was
- * measured against a hand-written ring buffer whose reader parks on `Effect.callback` and is woken by a scheduled
- * task. With bench/frames.ts (two ports, 1500-byte frames, bursts of 256) the ring was at most ~5–10 % faster on
- * Bun (raw backend ≈ 9 M vs 8.5 M frames/s) and within noise on Deno, both far above the 1.5 M frames/s target, so
- * the Effect Queue is kept: less code, and `Queue.shutdown` releases a parked reader for free.
+ * Fairness (issue 15): a shared FIFO tail-drops whatever arrives while it is full, so one sender that keeps a port's
+ * queue full (a UDP flood to one service) starves every other flow of that port: on a FIFO, a TCP transfer to the
+ * flooded stack moved 0 bytes in 1500 bursts (`tests/stack/Flood.test.ts`). The queue therefore hashes each frame to
+ * one of `flowBuckets` buckets (default 1024) by its service (IP protocol and the lower port), serves the buckets by
+ * deficit round robin with a quantum of `flowQuantum` bytes (default `mtu + 14`), and when it is full drops from the
+ * flow that holds the most (the arriving frame if that is its own flow, else the head of the fattest): a flood only
+ * loses its own frames. A frame beyond the bounds is dropped and counted in the receiver's `rxDrops` (and in
+ * `rxFlowDrops` when another flow was queued), like a NIC ring. One flow alone keeps FIFO order and the old tail drop;
+ * `flowBuckets: 1` is a plain FIFO. A port without a listener, a closing port, or a frame longer than the receiver's
+ * `mtu + 14` is also a counted drop at the receiver.
+ *
+ * Each port has ONE reader fiber. It parks on `Effect.callback` while the queue is empty; the first frame queued
+ * schedules its wake-up on the dispatcher of the fiber that registered the port (as `Queue` wakes a taker: the
+ * sender never runs the reader). Awake, it takes a batch — the frames queued at that moment, at most `batchSize`
+ * (default: all) — and runs the listener for each, one at a time, in the queue's order; after a batch cut short by
+ * `batchSize` it yields before the next, so a backlog is worked off in bounded slices with other fibers (an uplink's
+ * reader, the applications) running in between. A listener that fails, dies or interrupts itself is logged at
+ * Warning and counted in `rxErrors`; the reader carries on with the next frame.
+ *
+ * Queue choice: before fairness the port queue was Effect's `Queue.dropping` (a hand-written ring whose reader parked
+ * on `Effect.callback` had measured at most ~5–10 % faster on Bun with bench/frames.ts, within noise on Deno, so the
+ * Effect Queue was kept). The flow-fair queue needs its own structure (a ring per bucket, eviction from the head of
+ * another flow), so the reader now parks on `Effect.callback` itself.
  *
  * Lifetimes: reader fibers are forked into a child scope of the switch's scope. Closing the switch's scope marks the
  * switch closed, shuts every queue and interrupts every reader (a running listener included). `unregister` does the
@@ -45,7 +57,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Queue from "effect/Queue"
+import type { SchedulerDispatcher } from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import { MacAddress } from "../wire/MacAddress.ts"
 import {
@@ -62,6 +74,7 @@ import {
   type PortStats,
   type RegisterOptions,
 } from "./Backend.ts"
+import { FlowQueue } from "./FlowQueue.ts"
 
 /** Forwarding mode of the switch. */
 export type SwitchMode = "learning" | "hub"
@@ -78,10 +91,20 @@ export interface SwitchOptions {
    * frames of the port's MTU.
    */
   readonly queueBytes?: number
-  /** Most frames a reader takes per wake-up (default: the whole queue). */
+  /**
+   * Most frames a reader delivers per batch (default: the whole queue); after a batch cut short by it, the reader
+   * yields to other fibers before the next one.
+   */
   readonly batchSize?: number
   /** Size of the learned MAC table (default 4096). */
   readonly macTableSize?: number
+  /**
+   * Default number of flow buckets of each port's queue, 1..65536, rounded up to a power of two (default 1024; 1 = one
+   * FIFO shared by every flow, the behaviour before flow fairness). See `FlowQueue.ts`.
+   */
+  readonly flowBuckets?: number
+  /** Bytes a flow bucket may send per round of the fair scheduler (default: the port's `mtu + 14`). */
+  readonly flowQuantum?: number
 }
 
 /** The switch as a value: the Backend contract plus introspection used by tests and benchmarks. */
@@ -102,13 +125,13 @@ const DEFAULT_QUEUE_CAPACITY = 4096
 /** Default byte budget of a queue, in full-size frames of the port's MTU. */
 const DEFAULT_QUEUE_FULL_FRAMES = 1024
 const DEFAULT_MAC_TABLE_SIZE = 4096
+const DEFAULT_FLOW_BUCKETS = 1024
+const MAX_FLOW_BUCKETS = 65536
 const DEFAULT_FLUSH_TIMEOUT: Duration.Input = "1 second"
 
 const OPEN = 0
 const CLOSING = 1
 const CLOSED = 2
-
-const EMPTY_BATCH: ReadonlyArray<Uint8Array> = []
 
 /** Mutable per-port state; counters are plain numbers bumped on the hot path. */
 interface Port {
@@ -116,24 +139,32 @@ interface Port {
   readonly mac: MacAddress
   readonly mtu: number
   readonly maxFrame: number
-  readonly queue: Queue.Queue<Uint8Array>
+  /** The flow-fair queue: frames accepted and not yet taken by the reader. */
+  readonly queue: FlowQueue
   readonly info: PortInfo
   listener: FrameListener | undefined
   state: number
   fiber: Fiber.Fiber<void> | undefined
-  /** Frames accepted into the queue and not yet finished by the listener (queued + in flight). */
-  pending: number
-  /** Bytes of the frames in the queue (not yet taken by the reader). */
-  queuedBytes: number
-  /** Byte budget of the queue. */
-  readonly maxQueuedBytes: number
+  /** 1 while the listener runs on a frame taken from the queue (queued + in flight = what a flush waits for). */
+  inFlight: number
   drained: Deferred.Deferred<void> | undefined
-  batch: ReadonlyArray<Uint8Array>
-  cursor: number
+  /** Frames the reader still takes in the current batch (the frames queued when it woke, at most `batchSize`). */
+  batchLeft: number
+  /** The current batch was cut short by `batchSize` (frames were left queued): yield before the next. */
+  cut: boolean
+  /** The parked reader's wake-up, while it waits for a frame. */
+  parked: ((effect: Effect.Effect<void>) => void) | undefined
+  /** A wake-up is scheduled (once per batch, as `Queue` schedules its taker). */
+  waking: boolean
+  /** Schedules the wake-up: the dispatcher of the fiber that registered the port (the sender never runs the reader). */
+  readonly dispatcher: SchedulerDispatcher
+  /** Resumes the parked reader (scheduled by `enqueue`). */
+  readonly wake: () => void
   rxBytes: number
   rxPackets: number
   txBytes: number
   txPackets: number
+  /** Drops counted here (no listener, closing, too large); the queue counts its overflow drops itself. */
   rxDrops: number
   txErrors: number
   rxErrors: number
@@ -144,7 +175,8 @@ const snapshot = (p: Port): PortStats => ({
   rxPackets: p.rxPackets,
   txBytes: p.txBytes,
   txPackets: p.txPackets,
-  rxDrops: p.rxDrops,
+  rxDrops: p.rxDrops + p.queue.drops,
+  rxFlowDrops: p.queue.flowDrops,
   txErrors: p.txErrors,
   rxErrors: p.rxErrors,
 })
@@ -161,6 +193,8 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
     const defaultBytes = options?.queueBytes
     const batchSize = options?.batchSize ?? Number.POSITIVE_INFINITY
     const macTableSize = options?.macTableSize ?? DEFAULT_MAC_TABLE_SIZE
+    const defaultFlowBuckets = options?.flowBuckets ?? DEFAULT_FLOW_BUCKETS
+    const flowQuantum = options?.flowQuantum
     if (mode !== "learning" && mode !== "hub") {
       return yield* Effect.die(new Error(`Switch: mode must be "learning" or "hub", got ${String(mode)}`))
     }
@@ -175,6 +209,14 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
     }
     if (!isPositiveInt(macTableSize)) {
       return yield* Effect.die(new Error(`Switch: macTableSize must be a positive integer, got ${macTableSize}`))
+    }
+    if (!isPositiveInt(defaultFlowBuckets) || defaultFlowBuckets > MAX_FLOW_BUCKETS) {
+      return yield* Effect.die(
+        new Error(`Switch: flowBuckets must be an integer in 1..${MAX_FLOW_BUCKETS}, got ${defaultFlowBuckets}`),
+      )
+    }
+    if (flowQuantum !== undefined && !isPositiveInt(flowQuantum)) {
+      return yield* Effect.die(new Error(`Switch: flowQuantum must be a positive integer, got ${flowQuantum}`))
     }
 
     const ports = new Map<PortId, Port>()
@@ -195,7 +237,7 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
         for (const p of live) {
           p.state = CLOSED
           p.listener = undefined
-          Queue.shutdownUnsafe(p.queue)
+          p.queue.clear()
           if (p.fiber !== undefined) fibers.push(p.fiber)
           if (p.drained !== undefined) Deferred.doneUnsafe(p.drained, Exit.void)
         }
@@ -221,16 +263,11 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
     // ---- delivery (sender side) -----------------------------------------------------------------------------------
 
     const enqueue = (p: Port, frame: Uint8Array): void => {
-      const len = frame.length
-      if (
-        p.state !== OPEN || p.listener === undefined || len > p.maxFrame || p.queuedBytes + len > p.maxQueuedBytes
-      ) {
+      if (p.state !== OPEN || p.listener === undefined || frame.length > p.maxFrame) {
         p.rxDrops++
-      } else if (Queue.offerUnsafe(p.queue, frame)) {
-        p.pending++
-        p.queuedBytes += len
-      } else {
-        p.rxDrops++
+      } else if (p.queue.offer(frame) && p.parked !== undefined && !p.waking) {
+        p.waking = true
+        p.dispatcher.scheduleTask(p.wake, 0)
       }
     }
 
@@ -297,10 +334,10 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
 
     const startReader = (p: Port): Effect.Effect<Fiber.Fiber<void>> => {
       const deliverBatch: Effect.Effect<void> = Effect.whileLoop({
-        while: () => p.cursor < p.batch.length,
+        while: () => p.batchLeft > 0 && p.queue.length > 0,
         body: () => {
-          const frame = p.batch[p.cursor++]
-          p.queuedBytes -= frame.length
+          p.batchLeft--
+          const frame = p.queue.take()!
           const listener = p.listener
           if (listener === undefined || p.state === CLOSED) {
             p.rxDrops++
@@ -308,15 +345,16 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
           }
           p.rxPackets++
           p.rxBytes += frame.length
+          p.inFlight = 1
           return listener(frame)
         },
         step: () => {
-          p.pending--
+          p.inFlight = 0
         },
       })
       const onFailure = (cause: Cause.Cause<never>): Effect.Effect<void> => {
         if (p.state === CLOSED || closed) return Effect.failCause(cause) // we are being shut down
-        p.pending--
+        p.inFlight = 0
         p.rxErrors++
         return Effect.logWarning(`vnetif switch: listener of port ${p.id} failed; frame dropped`, cause).pipe(
           Effect.andThen(deliverSafe),
@@ -324,16 +362,29 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
       }
       const deliverSafe: Effect.Effect<void> = Effect.catchCause(deliverBatch, onFailure)
       const afterBatch = (): void => {
-        p.batch = EMPTY_BATCH
-        p.cursor = 0
-        if (p.drained !== undefined && p.pending <= 0) Deferred.doneUnsafe(p.drained, Exit.void)
+        p.batchLeft = 0
+        if (p.drained !== undefined && p.queue.length === 0) Deferred.doneUnsafe(p.drained, Exit.void)
       }
-      const take = Queue.takeBetween(p.queue, 1, batchSize)
-      const takeAndDeliver: Effect.Effect<void> = Effect.flatMap(take, (batch) => {
-        p.batch = batch
-        p.cursor = 0
-        return deliverSafe
+      // Parks until a frame is queued; `enqueue` schedules the wake-up on the dispatcher (never runs the reader).
+      const park: Effect.Effect<void> = Effect.callback<void>((resume) => {
+        if (p.queue.length > 0 || p.state === CLOSED) return resume(Effect.void)
+        p.parked = resume
+        return Effect.sync(() => {
+          p.parked = undefined
+        })
       })
+      const startBatch = (): Effect.Effect<void> => {
+        const queued = p.queue.length
+        p.cut = queued > batchSize
+        p.batchLeft = p.cut ? batchSize : queued
+        return deliverSafe
+      }
+      // After a batch cut short by `batchSize`, the reader yields before the next one: other fibers (an uplink's
+      // reader, the stack's applications) run between batches of a backlog, as NAPI's budget lets other devices poll.
+      const nextBatch = Effect.andThen(Effect.yieldNow, Effect.suspend(startBatch))
+      const takeAndDeliver: Effect.Effect<void> = Effect.suspend(() =>
+        p.queue.length === 0 ? Effect.flatMap(park, startBatch) : p.cut ? nextBatch : startBatch()
+      )
       const loop = Effect.whileLoop({
         while: () => p.state !== CLOSED,
         body: () => takeAndDeliver,
@@ -363,6 +414,10 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
         if (!isPositiveInt(capacity)) {
           return yield* invalid(`queueCapacity must be a positive integer, got ${capacity}`)
         }
+        const flowBuckets = opts?.flowBuckets ?? defaultFlowBuckets
+        if (!isPositiveInt(flowBuckets) || flowBuckets > MAX_FLOW_BUCKETS) {
+          return yield* invalid(`flowBuckets must be an integer in 1..${MAX_FLOW_BUCKETS}, got ${flowBuckets}`)
+        }
         const explicitCapacity = opts?.queueCapacity ?? options?.queueCapacity
         const maxQueuedBytes = opts?.queueBytes ?? defaultBytes ??
           (explicitCapacity ?? DEFAULT_QUEUE_FULL_FRAMES) * (mtu + ETHERNET_HEADER_LEN)
@@ -373,7 +428,13 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
         if (nextId > MAX_PORT_ID) return yield* Effect.die(new Error("Switch: all 2^32 port ids are used up"))
         const id = nextId++
         const mac = portMac(id)
-        const queue = yield* Queue.dropping<Uint8Array>(capacity)
+        const queue = new FlowQueue({
+          buckets: flowBuckets,
+          capacity,
+          maxBytes: maxQueuedBytes,
+          quantum: flowQuantum ?? mtu + ETHERNET_HEADER_LEN,
+        })
+        const dispatcher = (yield* Effect.withFiber((fiber) => Effect.succeed(fiber))).currentDispatcher
         const p: Port = {
           id,
           mac,
@@ -384,13 +445,26 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
           listener: undefined,
           state: OPEN,
           fiber: undefined,
-          pending: 0,
-          queuedBytes: 0,
-          maxQueuedBytes,
+          inFlight: 0,
           drained: undefined,
-          batch: EMPTY_BATCH,
-          cursor: 0,
-          ...emptyPortStats,
+          batchLeft: 0,
+          cut: false,
+          parked: undefined,
+          waking: false,
+          dispatcher,
+          wake: () => {
+            p.waking = false
+            const resume = p.parked
+            p.parked = undefined
+            if (resume !== undefined) resume(Effect.void)
+          },
+          rxBytes: 0,
+          rxPackets: 0,
+          txBytes: 0,
+          txPackets: 0,
+          rxDrops: 0,
+          txErrors: 0,
+          rxErrors: 0,
         }
         ports.set(id, p)
         live.push(p)
@@ -406,7 +480,7 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
         ports.delete(p.id)
         live = live.filter((q) => q !== p)
         for (const [mac, q] of learned) if (q === p) learned.delete(mac)
-        Queue.shutdownUnsafe(p.queue)
+        p.queue.clear()
         if (p.drained !== undefined) Deferred.doneUnsafe(p.drained, Exit.void)
         const stats = snapshot(p)
         const fiber = p.fiber
@@ -432,7 +506,7 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
         const p = ports.get(id)
         if (p === undefined) return unregister(id)
         if (p.state === OPEN) p.state = CLOSING
-        if (p.pending <= 0 || p.fiber === Fiber.getCurrent()) return closePort(p)
+        if (p.queue.length + p.inFlight <= 0 || p.fiber === Fiber.getCurrent()) return closePort(p)
         const drained = p.drained ??= Deferred.makeUnsafe<void>()
         return Deferred.await(drained).pipe(
           Effect.timeoutOrElse({
@@ -441,7 +515,7 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
               Effect.fail(
                 new BackendError({
                   reason: "FlushTimeout",
-                  message: `port ${id}: ${p.pending} frame(s) still queued or in delivery after ${
+                  message: `port ${id}: ${p.queue.length + p.inFlight} frame(s) still queued or in delivery after ${
                     String(timeout)
                   }; the port stays closing, call unregister to force it`,
                 }),
@@ -478,6 +552,8 @@ const make = (options?: SwitchOptions): Effect.Effect<SwitchShape, never, Scope.
           p.rxDrops =
           p.txErrors =
           p.rxErrors =
+          p.queue.drops =
+          p.queue.flowDrops =
             0
       })
 

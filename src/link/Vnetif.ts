@@ -60,6 +60,11 @@ export interface VnetifStats {
   readonly txPackets: number
   /** Inbound frames dropped: no handler yet, receive queue full, or larger than this device's MTU. */
   readonly rxDrops: number
+  /**
+   * Of `rxDrops`, the frames the backend's flow-fair queue dropped from the flow holding the most of a full receive
+   * queue while other flows were queued (see `FlowQueue.ts`): what a flood lost so that other flows did not.
+   */
+  readonly rxFlowDrops: number
   /** Outbound frames refused: too large, or runts shorter than the 14-byte Ethernet header. */
   readonly txErrors: number
 }
@@ -185,6 +190,7 @@ export const VnetifConfig: Schema.Struct<{
   readonly checksum: Schema.withDecodingDefaultKey<VnetifChecksum>
   readonly queueCapacity: Schema.optionalKey<Schema.Int>
   readonly queueBytes: Schema.optionalKey<Schema.Int>
+  readonly flowBuckets: Schema.optionalKey<Schema.Int>
 }> = Schema.Struct({
   /** MTU in bytes (Ethernet payload per frame), an integer in 68..65535; default 1500. */
   mtu: int(68, 65535).pipe(withDefault(1500)),
@@ -197,6 +203,12 @@ export const VnetifConfig: Schema.Struct<{
   queueCapacity: Schema.optionalKey(int(1, Number.MAX_SAFE_INTEGER)),
   /** Byte budget of the receive queue; default: the backend's (for the Switch, 1024 full-size frames). */
   queueBytes: Schema.optionalKey(int(1, Number.MAX_SAFE_INTEGER)),
+  /**
+   * Flow buckets of the receive queue, 1..65536, rounded up to a power of two (1: one FIFO for every flow); default:
+   * the backend's (1024 for the Switch, whose queue is flow-fair: a flood on one flow drops its own frames, not other
+   * flows', see `FlowQueue.ts`).
+   */
+  flowBuckets: Schema.optionalKey(int(1, 65536)),
 })
 
 /** A decoded device configuration: every default filled in. */
@@ -215,10 +227,19 @@ const toVnetifStats = (s: PortStats): VnetifStats => ({
   txBytes: s.txBytes,
   txPackets: s.txPackets,
   rxDrops: s.rxDrops,
+  rxFlowDrops: s.rxFlowDrops,
   txErrors: s.txErrors,
 })
 
-const ZERO_STATS: VnetifStats = { rxBytes: 0, rxPackets: 0, txBytes: 0, txPackets: 0, rxDrops: 0, txErrors: 0 }
+const ZERO_STATS: VnetifStats = {
+  rxBytes: 0,
+  rxPackets: 0,
+  txBytes: 0,
+  txPackets: 0,
+  rxDrops: 0,
+  rxFlowDrops: 0,
+  txErrors: 0,
+}
 
 /** The device's view of a backend error. */
 export const toVnetifError = (e: BackendError): VnetifError =>
@@ -246,6 +267,7 @@ const make = (input?: VnetifConfigInput): Effect.Effect<VnetifShape, VnetifError
       mtu: config.mtu,
       ...(config.queueCapacity === undefined ? {} : { queueCapacity: config.queueCapacity }),
       ...(config.queueBytes === undefined ? {} : { queueBytes: config.queueBytes }),
+      ...(config.flowBuckets === undefined ? {} : { flowBuckets: config.flowBuckets }),
     }
     const info = yield* Effect.mapError(backend.register(registerOptions), toVnetifError)
     const id = info.id

@@ -18,6 +18,7 @@ import { BackendError, type PortInfo } from "../../src/link/Backend.ts"
 import { Switch, type SwitchShape } from "../../src/link/Switch.ts"
 import { MacAddress } from "../../src/wire/MacAddress.ts"
 import { intact, mkFrame, range, run, runTest, seqOf, sink, yieldUntil } from "./_support.ts"
+import { ip, ipv4Frame, udpDatagram } from "../support/TestDevice.ts"
 import { toEffect } from "../../src/util/Transmit.ts"
 
 const BCAST = MacAddress.BROADCAST
@@ -187,6 +188,67 @@ describe("Switch: learning mode", () => {
       yield* sc.until(3)
       assert.deepEqual(sb.seqs(), [...range(0, 10), 10, 12])
       assert.deepEqual(sc.seqs(), [10, 11, 12])
+    })))
+})
+
+describe("Switch: fairness", () => {
+  /** A UDP frame to port `dstPort` of 10.0.0.2 carrying `seq`. */
+  const udpTo = (dst: MacAddress, src: MacAddress, dstPort: number, seq: number): Uint8Array => {
+    const data = new Uint8Array(4)
+    new DataView(data.buffer).setUint32(0, seq)
+    const [s, d] = [ip("10.0.0.1"), ip("10.0.0.2")]
+    return ipv4Frame(dst, src, { src: s, dst: d, protocol: 17, payload: udpDatagram(s, d, 40000, dstPort, data) })
+  }
+  const udpSeq = (f: Uint8Array): number => new DataView(f.buffer, f.byteOffset).getUint32(14 + 20 + 8)
+
+  it("a flood of one flow filling a port's queue loses its own frames, not another flow's; counted as flow drops", () =>
+    run(Effect.gen(function* () {
+      const sw = yield* Switch.make()
+      const a = yield* sw.register()
+      const b = yield* sw.register({ queueCapacity: 8 })
+      const entered = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      const got: Array<number> = []
+      yield* sw.setListener(b.id, (f) => {
+        got.push(udpSeq(f))
+        return got.length === 1
+          ? Deferred.succeed(entered, undefined).pipe(Effect.andThen(Deferred.await(gate)))
+          : Effect.void
+      })
+      yield* toEffect(sw.transmit(a.id, udpTo(b.mac, a.mac, 7, 0)))
+      yield* Deferred.await(entered) // the listener is now blocked on frame 0
+      for (let i = 1; i <= 20; i++) sw.transmit(a.id, udpTo(b.mac, a.mac, 7, i)) // the flood: 8 queued, 12 dropped
+      for (let i = 0; i < 3; i++) sw.transmit(a.id, udpTo(b.mac, a.mac, 9, 100 + i)) // another service
+      for (let i = 21; i <= 30; i++) sw.transmit(a.id, udpTo(b.mac, a.mac, 7, i)) // the flood goes on: refused
+      const during = yield* sw.portStats(b.id)
+      assert.equal(during.rxDrops, 12 + 3 + 10)
+      assert.equal(during.rxFlowDrops, 3 + 10, "evicted for port 9's frames, then refused while they were queued")
+      yield* Deferred.succeed(gate, undefined)
+      yield* yieldUntil(() => got.length >= 9, "8 queued frames delivered after release")
+      assert.deepEqual(got.filter((n) => n >= 100), [100, 101, 102], "port 9's frames all delivered, in order")
+      assert.deepEqual(got.filter((n) => n < 100), [0, 4, 5, 6, 7, 8], "the flood lost its oldest (head drop)")
+      const sa = yield* sw.portStats(a.id)
+      const sb = yield* sw.portStats(b.id)
+      assert.equal(sb.rxPackets + sb.rxDrops, sa.txPackets, "every frame is either delivered or counted as dropped")
+    })))
+
+  it("batchSize bounds the work per batch: the reader yields to other fibers between batches of a backlog", () =>
+    run(Effect.gen(function* () {
+      const sw = yield* Switch.make({ batchSize: 4 })
+      const a = yield* sw.register()
+      const b = yield* sw.register()
+      let ticks = 0
+      const ticker = yield* Effect.forkChild(
+        Effect.forever(Effect.andThen(Effect.yieldNow, Effect.sync(() => ticks++))),
+      )
+      const seen: Array<number> = []
+      yield* sw.setListener(b.id, () => Effect.sync(() => seen.push(ticks)))
+      for (let i = 0; i < 16; i++) sw.transmit(a.id, mkFrame(b.mac, a.mac, i)) // one backlog of 16
+      yield* yieldUntil(() => seen.length >= 16, "16 frames delivered")
+      yield* Fiber.interrupt(ticker)
+      const changes = range(1, 16).filter((i) => seen[i] !== seen[i - 1])
+      assert.ok(changes.length > 0, `the ticker ran while the backlog was delivered: ${seen}`)
+      assert.ok(changes.every((i) => i % 4 === 0), `only between batches of 4, never inside one: ${seen}`)
     })))
 })
 
@@ -371,6 +433,7 @@ describe("Switch: listeners", () => {
         txBytes: 100,
         txPackets: 1,
         rxDrops: 0,
+        rxFlowDrops: 0,
         txErrors: 0,
         rxErrors: 0,
       })

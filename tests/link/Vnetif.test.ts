@@ -81,7 +81,16 @@ describe("Vnetif: basics", () => {
       assert.match(small.message, /mtu/)
       const queue = vnetifFailure(yield* Effect.exit(Vnetif.make({ queueCapacity: 0 })))
       assert.equal(queue.reason, "InvalidConfig")
-      assert.equal((yield* (yield* Backend).ports).length, registered, "no port registered for a refused config")
+      for (const flowBuckets of [0, 65537, 1.5]) {
+        const buckets = vnetifFailure(yield* Effect.exit(Vnetif.make({ flowBuckets })))
+        assert.equal(buckets.reason, "InvalidConfig")
+        assert.match(buckets.message, /flowBuckets/)
+      }
+      yield* Vnetif.make({ flowBuckets: 1 })
+      yield* Vnetif.make({ flowBuckets: 100 }) // rounded up to 128 by the switch
+      const ports = (yield* (yield* Backend).ports).length
+      assert.equal(ports, registered + 2)
+      assert.equal(ports - 2, registered, "no port registered for a refused config")
     }))))
 
   it("delivers written frames in order with exact bytes, zero copy", () =>
@@ -244,6 +253,7 @@ describe("Vnetif: errors, MTU, stats", () => {
         txBytes: 1100,
         txPackets: 11,
         rxDrops: 1, // a has no handler
+        rxFlowDrops: 0,
         txErrors: 1,
       })
       assert.deepEqual(yield* b.stats, {
@@ -252,11 +262,20 @@ describe("Vnetif: errors, MTU, stats", () => {
         txBytes: 200,
         txPackets: 1,
         rxDrops: 6,
+        rxFlowDrops: 0,
         txErrors: 0,
       })
       assert.deepEqual(s.seqs(), [1, 2, 3, 4, 5])
       yield* b.resetStats
-      assert.deepEqual(yield* b.stats, { rxBytes: 0, rxPackets: 0, txBytes: 0, txPackets: 0, rxDrops: 0, txErrors: 0 })
+      assert.deepEqual(yield* b.stats, {
+        rxBytes: 0,
+        rxPackets: 0,
+        txBytes: 0,
+        txPackets: 0,
+        rxDrops: 0,
+        rxFlowDrops: 0,
+        txErrors: 0,
+      })
       yield* toEffect(a.transmit(mkFrame(b.mac, a.mac, 12, 100)))
       yield* s.until(6)
       yield* b.disconnect

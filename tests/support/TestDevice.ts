@@ -172,7 +172,15 @@ export const fakeDevice = (options?: {
   const sent = recorder()
   let handler: FrameListener | undefined
   const ready = Deferred.makeUnsafe<void>()
-  const zero: VnetifStats = { rxBytes: 0, rxPackets: 0, txBytes: 0, txPackets: 0, rxDrops: 0, txErrors: 0 }
+  const zero: VnetifStats = {
+    rxBytes: 0,
+    rxPackets: 0,
+    txBytes: 0,
+    txPackets: 0,
+    rxDrops: 0,
+    rxFlowDrops: 0,
+    txErrors: 0,
+  }
   const device: VnetifShape = {
     id: 0,
     mac: options?.mac ?? (0x025000000063 as MacAddress),

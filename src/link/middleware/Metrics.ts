@@ -174,6 +174,7 @@ const addStats = (a: PortStats, b: PortStats): PortStats => ({
   txBytes: a.txBytes + b.txBytes,
   txPackets: a.txPackets + b.txPackets,
   rxDrops: a.rxDrops + b.rxDrops,
+  rxFlowDrops: a.rxFlowDrops + b.rxFlowDrops,
   txErrors: a.txErrors + b.txErrors,
   rxErrors: a.rxErrors + b.rxErrors,
 })
