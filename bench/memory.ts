@@ -1,27 +1,30 @@
 /**
  * Memory under hostile traffic (issue 15): does a stack give back what a flood made it take? After each phase of a
- * load it runs a full garbage collection and prints RSS, the JS heap in use and `external` (ArrayBuffers outside the
- * heap), then again after an idle period; so real retention (the heap stays up after GC) is told apart from memory
- * the runtime keeps but does not use (RSS up, heap back down). It also prints the structures that could grow (the TCP
- * connection table, the timer heap), which must come back to where they were before the load.
+ * load it runs a full garbage collection and prints RSS, the JS heap in use (and what the engine holds for it,
+ * `heapTotal`) and `external` (ArrayBuffers outside the heap), then again after an idle period; so real retention
+ * (the heap stays up after GC) is told apart from memory the runtime keeps but does not use (RSS up, heap back down).
+ * It also prints the structures that could grow (the TCP connection table, the timer heap), which must come back to
+ * where they were before the load.
  *
  * Cases, one after another in this process, each on fresh stacks:
  * - `ping`: a raw switch port floods a stack with ICMP echo requests, `--window` outstanding at a time (1 = like
  *   `ping -f`: the next request when the reply came), `--pings` in all, in `--phases` phases;
  * - `tcp`: `--rounds` rounds of `--conns` TCP connections from a second stack to the HTTP server of `examples/tap.ts`
  *   (`examples/_http.ts`), `--concurrency` at a time; `--mode http` (default): `GET /`, read the response to the
- *   end, close; `--mode rst`: the same, then a RST instead of a FIN (the server's side is in FIN-WAIT-2 then);
+ *   end, close; `--mode rst`: the same, then, `--rst-delay` ms later (default 1 500: the server's timer has moved
+ *   on to its FIN-WAIT-2 deadline by then, as it had against the kernel's client), a RST instead of a FIN;
  *   `--mode idle`: connect and close;
- * - `tap-ping`, `tap-tcp` (with `--tap`; root, iproute2, ping and python3): the same loads from the Linux kernel against
- *   a stack on a TAP device, the stack in this process and the TAP moved at once into a network namespace made for
- *   the run (10.99.0.1 the kernel, 10.99.0.2 ours; deleted at the end, nothing is configured in the root namespace):
- *   `ping -f -c N` from the namespace, and a Python client there (`--mode` as above; `rst` closes with `SO_LINGER` 0).
+ * - `tap-ping`, `tap-tcp` (with `--tap`; root, iproute2, ping and python3): the same loads from the Linux kernel
+ *   against a stack on a TAP device, the stack in this process and the TAP moved at once into a network namespace made
+ *   for the run (10.99.0.1 the kernel, 10.99.0.2 ours; deleted at the end, nothing is configured in the root
+ *   namespace): `ping -f -c N` from the namespace, and a Python client there (`--mode` as above; `rst` closes with
+ *   `SO_LINGER` 0 right after reading).
  *
  * Run: `npx bun bench/memory.ts` or `npx deno run -A bench/memory.ts` (add `--tap` as root for the kernel cases).
  * Options: `--quick` (CI smoke run: small counts; asserts nothing), `--only ping,tcp,tap-ping,tap-tcp`, `--tap`,
  * `--pings N` (default 200 000), `--phases N` (4), `--window N` (1), `--conns N` (2 000), `--rounds N` (5),
- * `--concurrency N` (200), `--mode http|rst|idle`, `--idle MS` (idle time before the last reading, default 3 000:
- * longer than TIME-WAIT), `--keep-async-hooks` (Deno: run without the workaround below).
+ * `--concurrency N` (200), `--mode http|rst|idle`, `--rst-delay MS`, `--idle MS` (idle time before the last reading,
+ * default 3 000: longer than TIME-WAIT), `--keep-async-hooks` (Deno: run without the workaround below).
  *
  * Deno and async hooks: like the other benchmarks, this script imports `src/util/NoAsyncContext.ts` first. effect
  * 4.1 creates a `node:async_hooks` `AsyncResource` at every fiber suspension, and Deno 2.9 keeps each one reachable
@@ -80,6 +83,7 @@ const rounds: number = Math.max(1, num("rounds", quick ? 2 : 5))
 const concurrency: number = Math.max(1, num("concurrency", quick ? 50 : 200))
 const idleMs: number = num("idle", quick ? 1_500 : 3_000)
 const mode: string = opt("mode") ?? "http"
+const rstDelayMs: number = num("rst-delay", 1_500)
 if (mode !== "http" && mode !== "rst" && mode !== "idle") throw new Error(`--mode is http, rst or idle, got ${mode}`)
 const withTap: boolean = flag("tap")
 const only: ReadonlyArray<string> | undefined = opt("only")?.split(",")
@@ -126,8 +130,10 @@ const mib = (n: number): string => (n / MiB).toFixed(1).padStart(7)
 const report = (label: string, extra: string): number => {
   const m = process.memoryUsage()
   console.log(
-    `  ${label.padEnd(24)} rss ${mib(m.rss)} MiB  heapUsed ${mib(m.heapUsed)} MiB  external ${mib(m.external)} MiB  ` +
-      extra,
+    `  ${label.padEnd(24)} rss ${mib(m.rss)} MiB  heapUsed ${mib(m.heapUsed)} MiB  heapTotal ${
+      mib(m.heapTotal)
+    } MiB  ` +
+      `external ${mib(m.external)} MiB  ${extra}`,
   )
   return m.heapUsed
 }
@@ -265,6 +271,7 @@ const oneConnection = (client: StackHandle): Effect.Effect<void, unknown> =>
     while ((yield* conn.read) !== undefined) {
       // the response, to the server's FIN
     }
+    if (mode === "rst") yield* Effect.sleep(rstDelayMs)
     yield* mode === "rst" ? conn.abort : conn.close
   }))
 
