@@ -8,6 +8,8 @@
  *
  * @module
  */
+// first: hides node:async_hooks from effect on Deno (see the module); must run before `effect` is evaluated
+import "../src/util/NoAsyncContext.ts"
 import * as Effect from "effect/Effect"
 import { Backend, type BackendShape } from "../src/link/Backend.ts"
 import { Switch } from "../src/link/Switch.ts"

@@ -9,6 +9,8 @@
  *
  * @module
  */
+// first: hides node:async_hooks from effect on Deno (see the module); must run before `effect` is evaluated
+import "../src/util/NoAsyncContext.ts"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"

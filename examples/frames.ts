@@ -12,6 +12,8 @@
  *
  * @module
  */
+// first: hides node:async_hooks from effect on Deno (see the module); must run before `effect` is evaluated
+import "../src/util/NoAsyncContext.ts"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"

@@ -23,8 +23,14 @@
  * `tap: stats {JSON}` (bench/attack.ts reads it). Bun needs nothing more; Deno needs `--allow-ffi` (`-A`).
  * Creating a TAP needs root (CAP_NET_ADMIN); attaching to one made with `ip tuntap add … user $USER` does not.
  *
+ * On Deno the example runs with effect's async hooks off (`src/util/NoAsyncContext.ts`, its first import): otherwise
+ * every fiber suspension leaves about 0.5 KiB behind for as long as the fiber lives, and a `ping -f` flood grows the
+ * process by gigabytes (`bench/memory.ts --tap --keep-async-hooks` shows it).
+ *
  * @module
  */
+// first: hides node:async_hooks from effect on Deno (see the module); must run before `effect` is evaluated
+import "../src/util/NoAsyncContext.ts"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"

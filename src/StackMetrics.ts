@@ -9,8 +9,8 @@
  * - `vnetif_stack_events_total{stack, layer, counter}`: every monotonic counter (segments, datagrams, drops by
  *   reason: `badChecksum`, `malformed`, `noPort`, `queueOverflows`, `noConnection`, …; TCP `activeOpens` and
  *   `passiveOpens` are the connections opened);
- * - `vnetif_stack_gauge{stack, layer, counter}`: the current values (TCP `connections` and `listeners`, ARP
- *   `queued`).
+ * - `vnetif_stack_gauge{stack, layer, counter}`: the current values (TCP `connections`, `timerEntries` and
+ *   `listeners`, ARP `queued`).
  * Per-connection counters (retransmits, timeouts) live on each `TcpConnection.stats`; a program that wants them as
  * metrics publishes them the same way.
  *
@@ -30,7 +30,7 @@ export interface StackStats {
 }
 
 /** Counters that are current values, not running totals. */
-const GAUGES: ReadonlySet<string> = new Set(["connections", "listeners", "queued"])
+const GAUGES: ReadonlySet<string> = new Set(["connections", "timerEntries", "listeners", "queued"])
 
 const events: Metric.Counter<number> = Metric.counter("vnetif_stack_events_total", {
   description: "Events counted by a protocol layer of a stack (packets, drops by reason, opens)",

@@ -210,8 +210,10 @@ export class Conn implements DemuxEntry, Scheduled, Waitable {
   next: Conn | undefined = undefined
   /** Whether it is in the connection table (owned by the {@link Demux}). */
   inTable = false
-  /** Deadline of its live entry in the timer heap (owned by the `DeadlineHeap`). */
+  /** Deadline of its entry in the timer heap (owned by the `DeadlineHeap`). */
   scheduledAt = Infinity
+  /** Position of its entry in the timer heap, -1 if none (owned by the `DeadlineHeap`). */
+  heapIndex = -1
   /** Segments produced by polls and not yet sent. */
   txq: Array<TcpRepr> = []
   /** First segment of {@link txq} not yet sent. */

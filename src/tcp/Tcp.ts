@@ -135,6 +135,8 @@ export interface TcpStats extends TcpMemoryStats {
   readonly retransmitTimeouts: number
   /** Connections in the table now (TIME-WAIT included). */
   readonly connections: number
+  /** Entries in the timer heap now: connections in the table with a pending timer (never more than `connections`). */
+  readonly timerEntries: number
   /** Listening ports now. */
   readonly listeners: number
   /** Whether the timer fiber is running (false once the layer's Scope is closed). */
@@ -255,6 +257,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkServi
 
     const retire = (x: Conn): void => {
       if (!demux.remove(x)) return
+      timers.forget(x)
       retiredRetransmits += x.tcb.stats.retransmits
       retiredTimeouts += x.tcb.stats.timeouts
     }
@@ -517,6 +520,7 @@ const make = (input: unknown): Effect.Effect<TcpShape, TcpError, TcpNetworkServi
           retransmits,
           retransmitTimeouts,
           connections: demux.size,
+          timerEntries: timers.entries,
           listeners: demux.listenerCount,
           timerRunning: timers.running,
           ...memory.stats(),

@@ -4,10 +4,13 @@
  * until the earliest deadline of all connections, woken early when a nearer one appears, and polls the connections
  * that are due.
  *
- * Deadlines are kept in a {@link DeadlineHeap} with at most one live entry per connection: {@link Timers.schedule}
+ * Deadlines are kept in a {@link DeadlineHeap} with at most one entry per connection: {@link Timers.schedule}
  * runs after every poll and costs O(1) unless the deadline moved earlier, and a wake-up costs O(log n) per due
- * connection — 10 000 idle connections do not slow down the timers of a busy one. All time comes from the stack's
- * clock (`Clock`), so the whole service runs under `TestClock`.
+ * connection — 10 000 idle connections do not slow down the timers of a busy one. The heap holds only connections
+ * in the table: one that leaves it is taken out at once ({@link Timers.forget}), not when its last deadline comes,
+ * so a closed connection and its buffers are not kept alive by a timer it no longer has (a flood of connections
+ * reset in FIN-WAIT-2 kept each one for its 30 s FIN-WAIT-2 timeout). All time comes from the stack's clock
+ * (`Clock`), so the whole service runs under `TestClock`.
  *
  * @module
  */
@@ -38,10 +41,24 @@ export class Timers {
     private readonly now: () => number,
   ) {}
 
-  /** Makes the heap know `x`'s deadline if it moved earlier; wakes the fiber if it is the nearest. */
+  /**
+   * Makes the heap know `x`'s deadline if it moved earlier; wakes the fiber if it is the nearest. A connection out of
+   * the table is not scheduled.
+   */
   schedule(x: Conn): void {
+    if (!x.inTable) return
     const d = x.tcb.nextDeadline() ?? Infinity
     if (this.heap.schedule(x, d) && !this.kicked && d < this.sleepingUntil) this.wakeUp()
+  }
+
+  /** Takes `x` out of the heap (it left the connection table): the timers keep no reference to it. */
+  forget(x: Conn): void {
+    this.heap.cancel(x)
+  }
+
+  /** Entries in the deadline heap now: connections in the table that have a timer. */
+  get entries(): number {
+    return this.heap.size
   }
 
   /** The fiber: forked in the stack's Scope; restarted (the defect logged) should it die of a bug. */

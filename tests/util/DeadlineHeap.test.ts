@@ -1,7 +1,8 @@
 /**
- * `src/util/DeadlineHeap.ts`: items come out in deadline order, only when due; a deadline moved earlier leaves a
- * stale entry that is skipped; one moved later comes back when its old entry is due; `cancel`, `earliest` and
- * `clear`; and a model-based property (random schedule / cancel / pop sequences against a plain array).
+ * `src/util/DeadlineHeap.ts`: items come out in deadline order, only when due; a deadline moved earlier moves the
+ * item's one entry; one moved later comes back when its old entry is due; `cancel` takes the entry out (the heap keeps
+ * no reference to a cancelled item), `earliest` and `clear`; and a model-based property (random schedule / cancel /
+ * pop sequences against a plain array, the heap's size included).
  */
 import { describe, it } from "node:test"
 import assert from "node:assert/strict"
@@ -12,7 +13,7 @@ interface Item extends Scheduled {
   readonly id: number
 }
 
-const item = (id: number): Item => ({ id, scheduledAt: Infinity })
+const item = (id: number): Item => ({ id, scheduledAt: Infinity, heapIndex: -1 })
 
 /** Every item due at `now`, in the order the heap hands them out. */
 const popAll = (h: DeadlineHeap<Item>, now: number): Array<number> => {
@@ -39,16 +40,19 @@ describe("DeadlineHeap", () => {
     assert.equal(h.size, 0)
   })
 
-  it("a deadline moved earlier pushes a new entry; the old one is stale and skipped", () => {
+  it("a deadline moved earlier moves the item's one entry", () => {
     const h = new DeadlineHeap<Item>()
     const a = item(1)
+    const b = item(2)
     assert.equal(h.schedule(a, 50), true)
+    assert.equal(h.schedule(b, 30), true)
     assert.equal(h.schedule(a, 20), true)
-    assert.equal(h.size, 2)
+    assert.equal(h.size, 2, "one entry per item")
+    assert.equal(h.earliest(), 20)
     assert.deepEqual(popAll(h, 20), [1])
-    // the stale entry at 50 is still there but never hands the item out again
-    assert.equal(h.earliest(), Infinity)
-    assert.deepEqual(popAll(h, 100), [])
+    assert.equal(h.size, 1)
+    assert.deepEqual(popAll(h, 100), [2], "the item is handed out once")
+    assert.equal(h.size, 0)
   })
 
   it("a later deadline changes nothing until the live entry comes due", () => {
@@ -65,27 +69,38 @@ describe("DeadlineHeap", () => {
     assert.deepEqual(popAll(h, 40), [7])
   })
 
-  it("cancel makes the live entry stale; scheduling again works", () => {
+  it("cancel takes the entry out; scheduling again works", () => {
     const h = new DeadlineHeap<Item>()
     const a = item(1)
     const b = item(2)
     h.schedule(a, 10)
     h.schedule(b, 20)
     h.cancel(a)
-    assert.equal(h.earliest(), 20, "the stale top is dropped")
+    assert.equal(h.size, 1)
+    assert.equal(a.heapIndex, -1)
+    assert.equal(h.earliest(), 20)
     assert.deepEqual(popAll(h, 100), [2])
     h.schedule(a, 5)
     assert.deepEqual(popAll(h, 5), [1])
+    h.cancel(a) // no entry: nothing to do
+    assert.equal(h.size, 0)
   })
 
-  it("two entries with the same deadline for one item hand it out once", () => {
+  it("cancelled items are not held: the heap is back to its size before them", () => {
     const h = new DeadlineHeap<Item>()
-    const a = item(1)
-    h.schedule(a, 10)
-    h.schedule(a, 5) // the entry at 10 is stale now
-    assert.deepEqual(popAll(h, 5), [1])
-    h.schedule(a, 10) // a live entry at 10 again, next to the stale one
-    assert.deepEqual(popAll(h, 10), [1])
+    const keep = item(0)
+    h.schedule(keep, 1_000)
+    // many items whose deadlines moved earlier several times, then cancelled (connections closed before their timers)
+    const gone = Array.from({ length: 1000 }, (_, i) => item(i + 1))
+    for (const x of gone) {
+      h.schedule(x, 30_000 + x.id)
+      h.schedule(x, 200 + x.id)
+      h.schedule(x, 40 + x.id)
+    }
+    for (const x of gone) h.cancel(x)
+    assert.equal(h.size, 1, "only the item still scheduled has an entry")
+    assert.deepEqual(popAll(h, 100_000), [0])
+    assert.equal(h.size, 0)
   })
 
   it("clear drops every entry and resets the items", () => {
@@ -98,6 +113,7 @@ describe("DeadlineHeap", () => {
     assert.equal(h.size, 0)
     assert.equal(a.scheduledAt, Infinity)
     assert.equal(b.scheduledAt, Infinity)
+    assert.equal(a.heapIndex, -1)
     assert.equal(h.earliest(), Infinity)
     h.schedule(b, 3)
     assert.deepEqual(popAll(h, 3), [2])
@@ -135,6 +151,7 @@ describe("DeadlineHeap", () => {
           }
           const min = Math.min(...live)
           assert.equal(h.earliest(), min)
+          assert.equal(h.size, live.filter((at) => at !== Infinity).length, "one entry per scheduled item, none else")
           for (let i = 0; i < items.length; i++) assert.equal(items[i].scheduledAt, live[i])
         }
       }),
