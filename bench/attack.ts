@@ -60,6 +60,7 @@
  *
  * @module
  */
+import "../src/util/NoAsyncContext.ts"
 import { spawnSync } from "node:child_process"
 import { existsSync, writeFileSync } from "node:fs"
 import { loadavg } from "node:os"

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import "../src/util/NoAsyncContext.ts"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { Backend, type FrameListener } from "../src/link/Backend.ts"

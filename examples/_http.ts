@@ -28,7 +28,7 @@
  */
 import { createHash } from "node:crypto"
 import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { TcpConnection, TcpError } from "../src/tcp/Tcp.ts"

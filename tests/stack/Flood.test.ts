@@ -25,17 +25,7 @@ import { Vnetif, type VnetifShape } from "../../src/link/Vnetif.ts"
 import { Stack, type StackConfigInput, type StackHandle } from "../../src/Stack.ts"
 import type { Ipv4Address } from "../../src/wire/Ipv4Address.ts"
 import { fnv1a, randomBytes } from "../tcp/_service.ts"
-import {
-  arpFrame,
-  ip,
-  ipv4Frame,
-  macrotask,
-  parseArp,
-  pollUntil,
-  run,
-  udpDatagram,
-  withSwitch,
-} from "../support/TestDevice.ts"
+import { arpFrame, ip, ipv4Frame, macrotask, parseArp, run, udpDatagram, withSwitch } from "../support/TestDevice.ts"
 
 const FLOODER = ip("10.0.0.9")
 /** Frames per burst: twice the default receive queue (4096 frames), so every burst overflows it. */
