@@ -55,11 +55,13 @@ export const halfSipHash3 = (k0: number, k1: number, a: number, b: number, c: nu
   let v1 = k1 | 0
   let v2 = (0x6c796765 ^ k0) | 0
   let v3 = (0x74656462 ^ k1) | 0
-  // the message words, then the length word (12 << 24), each with c = 2 rounds; then d = 4 rounds
-  for (let i = 0; i < 4; i++) {
+  // the message words and the length word (12 << 24), each with c = 2 rounds; then `v2 ^= 0xff` and d = 4 rounds
+  for (let i = 0; i < 5; i++) {
+    const final = i === 4
     const m = i === 0 ? a : i === 1 ? b : i === 2 ? c : 12 << 24
-    v3 ^= m
-    for (let r = 0; r < 2; r++) {
+    if (final) v2 ^= 0xff
+    else v3 ^= m
+    for (let r = final ? 4 : 2; r > 0; r--) {
       v0 = (v0 + v1) | 0
       v1 = rotl(v1, 5) ^ v0
       v0 = rotl(v0, 16)
@@ -71,20 +73,7 @@ export const halfSipHash3 = (k0: number, k1: number, a: number, b: number, c: nu
       v1 = rotl(v1, 13) ^ v2
       v2 = rotl(v2, 16)
     }
-    v0 ^= m
-  }
-  v2 ^= 0xff
-  for (let r = 0; r < 4; r++) {
-    v0 = (v0 + v1) | 0
-    v1 = rotl(v1, 5) ^ v0
-    v0 = rotl(v0, 16)
-    v2 = (v2 + v3) | 0
-    v3 = rotl(v3, 8) ^ v2
-    v0 = (v0 + v3) | 0
-    v3 = rotl(v3, 7) ^ v0
-    v2 = (v2 + v1) | 0
-    v1 = rotl(v1, 13) ^ v2
-    v2 = rotl(v2, 16)
+    if (!final) v0 ^= m
   }
   return (v1 ^ v3) >>> 0
 }

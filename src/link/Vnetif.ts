@@ -40,6 +40,7 @@ import type { MacAddress } from "../wire/MacAddress.ts"
 import {
   Backend,
   type BackendError,
+  emptyPortStats,
   type FrameListener,
   type PortId,
   type PortStats,
@@ -231,15 +232,7 @@ const toVnetifStats = (s: PortStats): VnetifStats => ({
   txErrors: s.txErrors,
 })
 
-const ZERO_STATS: VnetifStats = {
-  rxBytes: 0,
-  rxPackets: 0,
-  txBytes: 0,
-  txPackets: 0,
-  rxDrops: 0,
-  rxFlowDrops: 0,
-  txErrors: 0,
-}
+const ZERO_STATS: VnetifStats = toVnetifStats(emptyPortStats)
 
 /** The device's view of a backend error. */
 export const toVnetifError = (e: BackendError): VnetifError =>
